@@ -1,0 +1,64 @@
+# smalltts: the only wrappers. `make run` and `make test` install what is missing first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+# GPU=1 installs onnxruntime-gpu instead of onnxruntime (the two cannot share one environment).
+ORT_EXTRA := $(if $(filter 1,$(GPU)),gpu,serve)
+STAMP := $(VENV)/.installed-$(ORT_EXTRA)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Debian packages: espeak-ng for the phonemizer and speech data, sox for audio tools.
+APT_PACKAGES := espeak-ng libespeak-ng1 sox libsox-fmt-all
+
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+.PHONY: help install system-deps run test lint typecheck bench clean
+
+help:
+	@echo "make run     install what is missing, then start smalltts"
+	@echo "make test    install what is missing, then run every test"
+	@echo "make bench   runtime benchmark (table + JSON in bench/)"
+
+install: system-deps $(STAMP)
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "smalltts: installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "smalltts: missing Debian packages; run: sudo apt-get install$$missing"; exit 1; fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "smalltts: installing Python packages into $(VENV) (first run takes a few minutes)"
+	@# torch first and pinned: the local CPU wheel; a bare `torch` requirement would pull a CUDA build.
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[$(ORT_EXTRA),train,dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+run: install
+	@$(PY) -m service.cli run --host $(HOST) --port $(PORT)
+
+test: install
+	@HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+lint: install
+	@$(PY) -m ruff check model training service tests
+	@$(PY) -m ruff format --check model training service tests
+
+typecheck: install
+	@$(PY) -m mypy model/config.py model/schedule.py model/text model/runtime service
+
+bench: install
+	@$(PY) -m service.cli bench --out bench/runtime.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
