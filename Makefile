@@ -12,8 +12,9 @@ STAMP := $(VENV)/.installed-$(ORT_EXTRA)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-# Debian packages: espeak-ng for the phonemizer and speech data, sox for audio tools.
-APT_PACKAGES := espeak-ng libespeak-ng1 sox libsox-fmt-all
+# Debian packages: espeak-ng for the phonemizer and speech data, sox for audio tools, postgresql for the
+# payment-ledger tests (they start their own throwaway server).
+APT_PACKAGES := espeak-ng libespeak-ng1 sox libsox-fmt-all postgresql
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 
@@ -24,7 +25,10 @@ help:
 	@echo "make test    install what is missing, then run every test"
 	@echo "make bench   runtime benchmark (table + JSON in bench/)"
 
-install: system-deps $(STAMP)
+# npm dev-chain tools at the repo root (anvil, solc); reinstalled when package-lock.json changes.
+NODE_STAMP := node_modules/.installed
+
+install: system-deps $(STAMP) $(NODE_STAMP)
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -43,6 +47,11 @@ $(STAMP): pyproject.toml
 	$(PIP) install -e '.[$(ORT_EXTRA),train,dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
+
+$(NODE_STAMP): package-lock.json
+	@echo "smalltts: installing npm dev-chain tools (anvil, solc)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
 
 run: install
 	@$(PY) -m service.cli run --host $(HOST) --port $(PORT)

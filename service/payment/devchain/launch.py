@@ -1,0 +1,105 @@
+"""The embedded dev chain of `smalltts run`: anvil + our test token + a funded dev payer, described in a JSON file.
+
+    with start_devchain(Path(".smalltts")) as chain:
+        print(chain.facts.payer_key)   # .smalltts/devchain.json holds the same facts for scripts
+
+Accounts are anvil's well-known first three (their keys are printed by every anvil and public): 0 deploys
+the token and sends settlement transactions (it holds the ETH for gas), 1 is the dev payer, 2 receives the
+payments. Never use them anywhere but on a local chain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from eth_account import Account
+from web3 import Web3
+
+from service.payment.devchain.anvil import DEV_CHAIN_ID, AnvilNode, start_anvil
+from service.payment.devchain.token import deploy_token, mint
+
+ANVIL_KEYS = (
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+)
+FACILITATOR_KEY, PAYER_KEY, PAY_TO_KEY = ANVIL_KEYS
+TOKEN_NAME = "USDC"  # Base Sepolia's EIP-712 domain name, since the dev chain uses Base Sepolia's chain id
+PAYER_FUNDS_ATOMIC = 1_000_000_000  # 1000 test USDC
+FACTS_FILE = "devchain.json"
+
+
+@dataclass(frozen=True)
+class DevChainFacts:
+    """What a script needs to pay the dev service; written to `<state_dir>/devchain.json`."""
+
+    rpc_url: str
+    chain_id: int
+    network: str
+    token_address: str
+    token_name: str
+    pay_to: str
+    payer_address: str
+    payer_key: str
+    facilitator_address: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def read(cls, path: Path) -> DevChainFacts:
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+@dataclass
+class DevChain:
+    node: AnvilNode
+    facts: DevChainFacts
+    facilitator_key: str
+    facts_path: Path | None
+
+    def stop(self) -> None:
+        self.node.stop()
+
+
+def deploy_devchain_token(node: AnvilNode, payer_funds_atomic: int = PAYER_FUNDS_ATOMIC) -> DevChainFacts:
+    """Deploy the token on a running node and fund the dev payer."""
+    w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+    token = deploy_token(w3, FACILITATOR_KEY, TOKEN_NAME)
+    payer = Account.from_key(PAYER_KEY).address
+    mint(w3, token, FACILITATOR_KEY, payer, payer_funds_atomic)
+    return DevChainFacts(
+        rpc_url=node.rpc_url,
+        chain_id=node.chain_id,
+        network=f"eip155:{node.chain_id}",
+        token_address=token,
+        token_name=TOKEN_NAME,
+        pay_to=Account.from_key(PAY_TO_KEY).address,
+        payer_address=payer,
+        payer_key=PAYER_KEY,
+        facilitator_address=Account.from_key(FACILITATOR_KEY).address,
+    )
+
+
+@contextmanager
+def start_devchain(state_dir: Path | None, port: int | None = None) -> Iterator[DevChain]:
+    """Start anvil, deploy the token, fund the payer, write the facts file; stop anvil on exit.
+
+    `state_dir` (e.g. `.smalltts`) receives `devchain.json` and `devchain/anvil.log`; None keeps nothing.
+    """
+    log_path = state_dir / "devchain" / "anvil.log" if state_dir is not None else None
+    node = start_anvil(chain_id=DEV_CHAIN_ID, port=port, log_path=log_path)
+    facts_path = state_dir / FACTS_FILE if state_dir is not None else None
+    try:
+        facts = deploy_devchain_token(node)
+        if facts_path is not None:
+            facts_path.write_text(facts.to_json(), encoding="utf-8")
+        yield DevChain(node=node, facts=facts, facilitator_key=FACILITATOR_KEY, facts_path=facts_path)
+    finally:
+        node.stop()
+        if facts_path is not None:
+            facts_path.unlink(missing_ok=True)  # a stale file would point scripts at a dead chain
