@@ -21,7 +21,8 @@ Calibration: 60 varied English sentences (1-25 words: statements, questions, exc
 ellipses, semicolons; 0.7-6.5 s) were normalised and spoken by `espeak-ng -v en-us -w` at its default rate
 (175 words/min); the wav length is the target. A least-squares fit gave the constants above (rounded);
 leave-one-out mean absolute error 0.12 s. Errors against espeak-ng, on the 60 calibration sentences and on
-20 held-out ones (0.8-5.0 s, the set in tests/model/text/test_tokens.py):
+20 held-out ones (0.8-5.0 s); both sets are in tests/model/text/duration_sentences.py, and the tests
+re-measure them:
 
     method                         calibration set (MAE / MAPE)   held-out set (MAE / MAPE)
     ours                           0.113 s / 4.3 %                0.117 s / 3.8 %
@@ -50,6 +51,8 @@ _TAG_SPLIT_RE = re.compile(r"\[(\w+)\]")
 # text is that sparse in phonemes, and phonemizing megabytes only to refuse them would waste a worker.
 MAX_CHARS_PER_TOKEN = 8
 
+_FIRST_LETTER_ID = SYMBOL_TO_ID["A"]
+
 
 @dataclass(frozen=True)
 class TextTokens:
@@ -67,12 +70,18 @@ def _describe(character: str) -> str:
     return f"{character!r} (U+{ord(character):04X} {name.lower()})"
 
 
+def _is_speech_id(token_id: int) -> bool:
+    """A letter, an IPA symbol or a tag: something the voice says, unlike spaces and punctuation."""
+    return token_id >= _FIRST_LETTER_ID
+
+
 def tokenize(text: str, *, max_tokens: int = 4096, phonemizer: Phonemizer | None = None) -> TextTokens:
     """Token ids for `text`, which may hold [tags] such as [laughter].
 
     Raises:
-        InputError: field "text"; code "text_empty" (nothing but whitespace), "text_no_tokens" (nothing
-            speakable is left) or "text_too_long" (more than `max_tokens` tokens).
+        InputError: field "text"; code "text_empty" (nothing but whitespace), "text_no_tokens" (no phoneme
+            or tag is left, only spaces and punctuation at most) or "text_too_long" (more than `max_tokens`
+            tokens).
         ValueError: `max_tokens` < 1.
     """
     if max_tokens < 1:
@@ -103,6 +112,8 @@ def tokenize(text: str, *, max_tokens: int = 4096, phonemizer: Phonemizer | None
                 pieces.append(f"[{part.lower()}]")
         elif part.strip():
             phonemes = phonemizer.phonemize(part)
+            if not phonemes:
+                warnings.append(f"{part.strip()!r} has nothing espeak-ng can read; ignored")
             pieces.append(phonemes)
             for character in phonemes:
                 symbol_id = SYMBOL_TO_ID.get(character)
@@ -114,7 +125,7 @@ def tokenize(text: str, *, max_tokens: int = 4096, phonemizer: Phonemizer | None
         listed = ", ".join(_describe(character) for character in unknown)
         warnings.append(f"characters missing from the phoneme vocabulary were dropped: {listed}")
 
-    if not ids:
+    if not any(_is_speech_id(token_id) for token_id in ids):  # spaces and punctuation alone say nothing
         reason = f" ({'; '.join(warnings)})" if warnings else ""
         raise InputError(f"text yields no speakable tokens{reason}", field="text", code="text_no_tokens")
     if len(ids) > max_tokens:
@@ -164,7 +175,11 @@ def duration_features(ids: tuple[int, ...] | list[int]) -> DurationFeatures:
         elif token_id not in _NEUTRAL_IDS:
             in_pause = False
     return DurationFeatures(
-        phones=sum(1 for token_id in ids if 15 <= token_id <= _LAST_IPA_LETTER_ID or token_id == SYMBOL_TO_ID["ᵻ"]),
+        phones=sum(
+            1
+            for token_id in ids
+            if _FIRST_LETTER_ID <= token_id <= _LAST_IPA_LETTER_ID or token_id == SYMBOL_TO_ID["ᵻ"]
+        ),
         stressed_syllables=sum(1 for token_id in ids if token_id == _PRIMARY_STRESS_ID),
         pauses=pauses,
         tag_tokens=sum(1 for token_id in ids if is_tag_id(token_id)),
