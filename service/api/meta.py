@@ -1,0 +1,74 @@
+"""GET /v1/config: the public limits and facts the frontend needs before it asks for speech."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from model.text.vocab import TAGS
+from service.deps import ServiceDep
+from service.errors import error_responses
+from service.settings import AUDIO_FORMATS
+
+router = APIRouter(tags=["meta"])
+
+
+class ConfigResponse(BaseModel):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "model_id": "local/tiny",
+                    "trained": False,
+                    "sample_rate_hz": 24000,
+                    "max_text_chars": 1000,
+                    "max_upload_bytes": 2097152,
+                    "min_duration_s": 0.5,
+                    "max_duration_s": 30.0,
+                    "min_reference_s": 0.5,
+                    "max_reference_s": 30.0,
+                    "max_steps": 8,
+                    "default_steps": 4,
+                    "tags": ["laughter", "cough"],
+                    "formats": ["wav", "flac", "ogg"],
+                    "voices_enabled": True,
+                }
+            ]
+        }
+    }
+
+    model_id: str
+    trained: bool = Field(description="False for random weights: the audio is noise, not speech.")
+    sample_rate_hz: int
+    max_text_chars: int
+    max_upload_bytes: int
+    min_duration_s: float
+    max_duration_s: float
+    min_reference_s: float
+    max_reference_s: float
+    max_steps: int
+    default_steps: int
+    tags: list[str] = Field(description="Tags the text may hold, written [tag].")
+    formats: list[str] = Field(description="Values of /synthesize's `format`.")
+    voices_enabled: bool = True
+
+
+@router.get("/v1/config", responses=error_responses(503), summary="Public limits and model facts")
+async def get_config(service: ServiceDep) -> ConfigResponse:
+    """What the frontend needs to validate before it pays: limits, tags, formats and the model."""
+    limits = service.limits
+    return ConfigResponse(
+        model_id=service.synthesizer.model_id,
+        trained=service.synthesizer.trained,
+        sample_rate_hz=service.synthesizer.sample_rate_hz,
+        max_text_chars=limits.max_text_chars,
+        max_upload_bytes=limits.max_upload_bytes,
+        min_duration_s=limits.min_duration_s,
+        max_duration_s=limits.max_duration_s,
+        min_reference_s=limits.min_reference_s,
+        max_reference_s=limits.max_reference_s,
+        max_steps=limits.max_steps,
+        default_steps=limits.default_steps,
+        tags=list(TAGS),
+        formats=list(AUDIO_FORMATS),
+    )

@@ -1,0 +1,219 @@
+"""The FastAPI application: `create_app(settings)` and the lifespan that owns the model and the worker pool.
+
+    uvicorn --factory service.app:create_app          # settings from SMALLTTS_* variables
+    smalltts serve --port 8000                         # the same through the CLI
+
+Nothing is built at import time. The lifespan loads one synthesizer per device (in a thread), starts the
+worker pool, opens the voice store and publishes everything as `app.state.service` (read through deps.py);
+on shutdown it stops the workers and fails whatever still waits with 503.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import anyio
+import onnxruntime as ort
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+
+from model.errors import InputError
+from model.runtime.assets import resolve_model_dir
+from model.runtime.audio import decode_reference
+from model.runtime.graph import CPU_PROVIDER, CUDA_PROVIDER
+from model.runtime.synthesizer import Synthesizer
+from service.api import health, meta, speech, synthesize, voices
+from service.batching.pool import WorkerPool
+from service.batching.scheduler import BatchingConfig
+from service.deps import ServiceState
+from service.errors import install_error_handlers
+from service.metrics import ServiceMetrics
+from service.middleware import BodyLimitMiddleware, RequestLogMiddleware
+from service.settings import Settings, get_settings
+from service.synthesis import ServiceLimits, SynthesisPipeline
+from service.voices import BUILTIN_VOICE_ID, VoiceStore
+
+logger = logging.getLogger("smalltts.service")
+
+API_VERSION = "1.0.0"
+BUILTIN_VOICE_TEXT = "This is a reference voice for cloning. It speaks clearly, at an even pace."
+OPENAPI_TAGS = [
+    {"name": "synthesize", "description": "The original's paid route: multipart reference + text -> WAV."},
+    {"name": "speech", "description": "OpenAI-compatible text to speech."},
+    {"name": "voices", "description": "Stored reference voices."},
+    {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
+    {"name": "meta", "description": "Public limits for clients."},
+]
+
+
+def create_app(settings: Settings | None = None, *, synthesizers: Sequence[Synthesizer] | None = None) -> FastAPI:
+    """Builds the app; `synthesizers` (one per device) skips model loading, for the CLI and tests."""
+    settings = settings if settings is not None else get_settings()
+    app = FastAPI(
+        title="smalltts",
+        version=API_VERSION,
+        summary="Expressive voice-cloning text to speech.",
+        lifespan=_lifespan,
+        openapi_tags=OPENAPI_TAGS,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    app.state.metrics = ServiceMetrics()
+    app.state.preloaded = list(synthesizers) if synthesizers is not None else None
+    app.state.service = None
+    install_error_handlers(app)
+    for router in (synthesize.router, speech.router, voices.router, health.router, meta.router):
+        app.include_router(router)
+    upload_limit = (settings.max_body_bytes, "audio")
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limits={"/synthesize": upload_limit, "/v1/voices": upload_limit},
+        default=(settings.max_json_bytes, "body"),
+    )
+    # Payments (service/payment) install their middleware here: inside the request log (so 402s are logged
+    # and counted) and outside the body limits (so an unpaid request gets 402 before any validation).
+    app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics)
+    _mount_frontend(app, settings.frontend_dir)
+    return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def _mount_frontend(app: FastAPI, frontend_dir: Path) -> None:
+    # Mounted last, so every API route matches first; html=True serves index.html for "/".
+    if (frontend_dir / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=frontend_dir, html=True), name="frontend")
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    metrics: ServiceMetrics = app.state.metrics
+    synthesizers: list[Synthesizer] = app.state.preloaded or await anyio.to_thread.run_sync(load_synthesizers, settings)
+    primary = synthesizers[0]
+    limits = ServiceLimits.combine(settings, primary.limits, primary.max_tokens)
+    metrics.set_model(primary.model_id, primary.trained)
+    pool = WorkerPool(
+        synthesizers,
+        BatchingConfig(
+            max_batch_size=settings.max_batch_size,
+            max_wait_ms=settings.max_wait_ms,
+            max_length_ratio=settings.max_length_ratio,
+            request_timeout_s=settings.request_timeout_s,
+            max_queue_size=settings.max_queue_size,
+        ),
+        frame_rate_hz=primary.frame_rate_hz,
+        workers_per_device=settings.workers,
+        observer=metrics,
+    )
+    metrics.track_queue_depth(lambda: pool.queue_depth)
+    store = VoiceStore(
+        settings.data_dir / "voices",
+        model_id=primary.model_id,
+        sample_rate_hz=primary.sample_rate_hz,
+        encode_reference=primary.encode_reference,
+        max_voices=settings.max_voices,
+    )
+    await anyio.to_thread.run_sync(store.load)
+    if settings.builtin_voice and BUILTIN_VOICE_ID not in store:
+        await anyio.to_thread.run_sync(create_builtin_voice, store)
+    pipeline = SynthesisPipeline(primary, pool, limits, metrics, strict_tags=settings.strict_tags)
+    async with pool.running():
+        app.state.service = ServiceState(
+            settings=settings, synthesizer=primary, pool=pool, voices=store, pipeline=pipeline, limits=limits
+        )
+        logger.info(
+            "ready",
+            extra={
+                "model_id": primary.model_id,
+                "trained": primary.trained,
+                "providers": ",".join(primary.providers),
+                "devices": len(synthesizers),
+                "workers": len(pool.workers),
+                "max_batch_size": settings.max_batch_size,
+            },
+        )
+        try:
+            yield
+        finally:
+            app.state.service = None
+
+
+def device_providers(settings: Settings) -> list[list[str] | None]:
+    """One provider list per device: 'cpu', 'auto' (every visible GPU, else the runtime's choice) or 'cuda:0,1'."""
+    if settings.providers is not None:
+        return [list(settings.providers)]
+    devices = settings.devices.strip().lower()
+    if devices == "cpu":
+        return [[CPU_PROVIDER]]
+    if devices == "auto":
+        count = _visible_gpu_count() if CUDA_PROVIDER in ort.get_available_providers() else 0
+        if count <= 1:
+            return [None]
+        gpu_ids = list(range(count))
+    else:
+        try:
+            gpu_ids = [int(part.strip().removeprefix("cuda:")) for part in devices.split(",") if part.strip()]
+        except ValueError:
+            raise ValueError(f"devices must be 'auto', 'cpu' or a list like 'cuda:0,cuda:1', got {devices!r}") from None
+    # ONNX Runtime takes (name, options) pairs; the runtime passes the list through to the session.
+    return [[(CUDA_PROVIDER, {"device_id": str(i)}), CPU_PROVIDER] for i in gpu_ids]  # type: ignore[list-item]
+
+
+def _visible_gpu_count() -> int:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([part for part in visible.split(",") if part.strip() and part.strip() != "-1"])
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return 1
+    listing = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10, check=False)
+    return max(1, sum(1 for line in listing.stdout.splitlines() if line.startswith("GPU ")))
+
+
+def load_synthesizers(settings: Settings) -> list[Synthesizer]:
+    """Resolves the model folder and opens it once per device (blocking; the lifespan runs it in a thread)."""
+    model_dir = resolve_model_dir(settings.model_dir)
+    synthesizers = [Synthesizer.load(model_dir, providers) for providers in device_providers(settings)]
+    logger.info("loaded model", extra={"model_dir": str(model_dir), "model_id": synthesizers[0].model_id})
+    return synthesizers
+
+
+def create_builtin_voice(store: VoiceStore) -> bool:
+    """Stores the voice 'default' from espeak-ng speech, so clients can speak before uploading one.
+
+    Returns False (and logs why) when espeak-ng is missing or its output is unusable; the service still runs.
+    """
+    binary = shutil.which("espeak-ng")
+    if binary is None:
+        logger.warning("espeak-ng not found: no built-in voice 'default'; upload one with POST /v1/voices")
+        return False
+    with tempfile.TemporaryDirectory() as folder:
+        wav_path = Path(folder) / "reference.wav"
+        completed = subprocess.run(
+            [binary, "-v", "en-us", "-s", "155", "-w", str(wav_path), BUILTIN_VOICE_TEXT],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        if completed.returncode != 0 or not wav_path.is_file():
+            logger.warning("espeak-ng failed (%s): no built-in voice", completed.stderr.decode(errors="replace")[:200])
+            return False
+        try:
+            audio = decode_reference(wav_path.read_bytes(), store.sample_rate_hz)
+        except InputError as exc:
+            logger.warning("espeak-ng reference unusable (%s): no built-in voice", exc)
+            return False
+    store.create(audio, name="built-in (espeak-ng)", voice_id=BUILTIN_VOICE_ID)
+    logger.info("created the built-in voice 'default'")
+    return True
