@@ -52,6 +52,7 @@ _TAG_SPLIT_RE = re.compile(r"\[(\w+)\]")
 MAX_CHARS_PER_TOKEN = 8
 
 _FIRST_LETTER_ID = SYMBOL_TO_ID["A"]
+_MAX_LISTED_CHARACTERS = 20  # keeps a warning short when a whole foreign script is dropped
 
 
 @dataclass(frozen=True)
@@ -122,12 +123,18 @@ def tokenize(text: str, *, max_tokens: int = 4096, phonemizer: Phonemizer | None
                 else:
                     ids.append(symbol_id)
     if unknown:
-        listed = ", ".join(_describe(character) for character in unknown)
+        listed = ", ".join(_describe(character) for character in list(unknown)[:_MAX_LISTED_CHARACTERS])
+        more = len(unknown) - _MAX_LISTED_CHARACTERS
+        listed += f" and {more} more" if more > 0 else ""
         warnings.append(f"characters missing from the phoneme vocabulary were dropped: {listed}")
 
     if not any(_is_speech_id(token_id) for token_id in ids):  # spaces and punctuation alone say nothing
         reason = f" ({'; '.join(warnings)})" if warnings else ""
-        raise InputError(f"text yields no speakable tokens{reason}", field="text", code="text_no_tokens")
+        raise InputError(
+            f"text yields no speakable tokens, no phonemes and no known [tags]{reason}",
+            field="text",
+            code="text_no_tokens",
+        )
     if len(ids) > max_tokens:
         raise InputError(
             f"text yields {len(ids)} phoneme tokens; the limit is {max_tokens}", field="text", code="text_too_long"

@@ -82,6 +82,14 @@ def test_characters_missing_from_the_vocabulary_are_reported_once_each() -> None
     assert warning.count("'('") == 1
 
 
+def test_a_long_list_of_missing_characters_is_shortened() -> None:
+    foreign = "".join(chr(0x4E00 + offset) for offset in range(30))
+    result = tokenize("x", phonemizer=FakePhonemizer({"x": "ə" + foreign}))
+    (warning,) = result.warnings
+    assert warning.count("U+") == 20
+    assert warning.endswith("and 10 more")
+
+
 def test_max_tokens_is_checked_after_tokenizing() -> None:
     fake = FakePhonemizer({"abc": "abc"})
     assert tokenize("abc", max_tokens=3, phonemizer=fake).ids == _ids("abc")
