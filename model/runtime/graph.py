@@ -1,0 +1,277 @@
+"""One ONNX graph and its ONNX Runtime session: the only place that chooses execution providers.
+
+Inputs are bound by position (spec §1.3: the published graphs' input names are unknown, their order is the
+contract). Each input is cast to the dtype the graph declares, so callers may pass int32 ids or float64 times.
+
+The parameter count and the external-data files of a graph are read from the `.onnx` file itself with a
+small protobuf wire-format reader, because the `onnx` package is a training-side dependency and ONNX Runtime
+does not expose initializers. The same reader tells a complete file from a truncated one (see
+`inspect_onnx_file`), which is how `model.runtime.assets` checks a download.
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from model.config import read_sidecar
+
+logger = logging.getLogger(__name__)
+
+CUDA_PROVIDER = "CUDAExecutionProvider"
+CPU_PROVIDER = "CPUExecutionProvider"
+
+# ONNX type strings as ONNX Runtime reports them -> numpy dtypes.
+_ORT_DTYPES: dict[str, type[np.generic]] = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
+}
+
+# Whether CUDA really loaded in this process (None = not tried yet). onnxruntime-gpu lists the CUDA provider
+# even without a GPU or without the CUDA libraries, then logs an error and falls back to CPU; remembering the
+# first outcome keeps that error from repeating for every graph.
+_cuda_works: bool | None = None
+_cuda_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class GraphInput:
+    name: str
+    shape: tuple[int | str | None, ...]  # ints are fixed sizes; str / None are dynamic axes
+    dtype: type[np.generic]
+
+
+@dataclass(frozen=True)
+class OnnxFileInfo:
+    """What the protobuf of one `.onnx` file says about itself."""
+
+    num_parameters: int  # elements of all top-level initializers
+    external_data: dict[str, int]  # file name (relative to the .onnx) -> bytes it must hold at least
+
+
+class OnnxFileError(ValueError):
+    """The file is not a complete ONNX model (truncated download, wrong file)."""
+
+
+def choose_providers(requested: Sequence[str] | None = None) -> list[str]:
+    """CUDA then CPU when this onnxruntime build has CUDA (and it has not failed to load before), else CPU."""
+    if requested is not None:
+        return list(requested)
+    if CUDA_PROVIDER in ort.get_available_providers() and _cuda_works is not False:
+        return [CUDA_PROVIDER, CPU_PROVIDER]
+    return [CPU_PROVIDER]
+
+
+class OnnxGraph:
+    """An inference session over one `.onnx` file, plus its sidecar (None for the published graphs).
+
+    `batch_axes[i]` is the axis of input i that holds the batch (None for an input without one, like the
+    denoiser's rope table); by default axis 0 of every input.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        providers: Sequence[str] | None = None,
+        intra_op_threads: int = 0,
+        batch_axes: Sequence[int | None] | None = None,
+    ) -> None:
+        global _cuda_works
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"ONNX graph not found: {self.path}")
+        self.sidecar: dict[str, Any] | None = read_sidecar(self.path)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = intra_op_threads
+        options.log_severity_level = 3  # errors only: ORT warns about unused initializers in exported graphs
+        wanted = choose_providers(providers)
+        with _cuda_lock:
+            self._session = ort.InferenceSession(str(self.path), sess_options=options, providers=wanted)
+            if CUDA_PROVIDER in wanted and _cuda_works is None:
+                _cuda_works = CUDA_PROVIDER in self._session.get_providers()
+                if not _cuda_works:
+                    logger.warning("CUDAExecutionProvider is listed but did not load; running on CPU")
+        self.providers: list[str] = list(self._session.get_providers())
+        self.inputs: tuple[GraphInput, ...] = tuple(
+            GraphInput(
+                name=arg.name,
+                shape=tuple(arg.shape) if arg.shape is not None else (),
+                dtype=_ORT_DTYPES.get(arg.type, np.float32),
+            )
+            for arg in self._session.get_inputs()
+        )
+        self.output_names: tuple[str, ...] = tuple(arg.name for arg in self._session.get_outputs())
+        axes = list(batch_axes) if batch_axes is not None else [0] * len(self.inputs)
+        if len(axes) != len(self.inputs):
+            raise ValueError(f"{self.path}: expected {len(axes)} inputs, the graph has {len(self.inputs)}")
+        self._batch_axes: tuple[int | None, ...] = tuple(axes)
+        self._file_info: OnnxFileInfo | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def accepts_batch(self) -> bool:
+        """False when any batched input has a fixed size on its batch axis (an export traced at batch 1)."""
+        for graph_input, axis in zip(self.inputs, self._batch_axes, strict=True):
+            if axis is None or axis >= len(graph_input.shape):
+                continue
+            if isinstance(graph_input.shape[axis], int):
+                return False
+        return True
+
+    def fixed_dim(self, input_index: int, axis: int) -> int | None:
+        """The fixed size of one input axis, or None when it is dynamic (or the rank is unknown)."""
+        shape = self.inputs[input_index].shape
+        if axis >= len(shape):
+            return None
+        dim = shape[axis]
+        return dim if isinstance(dim, int) else None
+
+    @property
+    def num_parameters(self) -> int:
+        return self.file_info.num_parameters
+
+    @property
+    def file_info(self) -> OnnxFileInfo:
+        if self._file_info is None:
+            self._file_info = inspect_onnx_file(self.path)
+        return self._file_info
+
+    def run(self, *arrays: Any) -> list[np.ndarray]:
+        """Runs the graph with inputs bound by position; returns every output in graph order."""
+        if len(arrays) != len(self.inputs):
+            raise ValueError(f"{self.name}: takes {len(self.inputs)} inputs, got {len(arrays)}")
+        feeds = {
+            graph_input.name: np.ascontiguousarray(array, dtype=graph_input.dtype)
+            for graph_input, array in zip(self.inputs, arrays, strict=True)
+        }
+        outputs: list[np.ndarray] = self._session.run(None, feeds)
+        return outputs
+
+
+# --- a minimal protobuf reader for ModelProto -> GraphProto -> TensorProto ---------------------------------
+#
+# Field numbers from onnx.proto: ModelProto.graph = 7; GraphProto.initializer = 5; TensorProto.dims = 1,
+# TensorProto.external_data = 13 (StringStringEntryProto: key = 1, value = 2).
+
+_MODEL_GRAPH = 7
+_GRAPH_INITIALIZER = 5
+_TENSOR_DIMS = 1
+_TENSOR_EXTERNAL_DATA = 13
+
+
+def _read_varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= end:
+            raise OnnxFileError("protobuf varint runs past the end of its message")
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise OnnxFileError("protobuf varint longer than 10 bytes")
+
+
+def _iter_fields(buf: memoryview, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """Yields (field number, wire type, value or payload start, payload end) for each field in [start, end)."""
+    pos = start
+    while pos < end:
+        key, pos = _read_varint(buf, pos, end)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            value, pos = _read_varint(buf, pos, end)
+            yield number, wire_type, value, pos
+        elif wire_type == 1:
+            pos += 8
+            yield number, wire_type, pos - 8, pos
+        elif wire_type == 2:
+            length, pos = _read_varint(buf, pos, end)
+            if pos + length > end:
+                raise OnnxFileError("protobuf field runs past the end of the file (truncated?)")
+            yield number, wire_type, pos, pos + length
+            pos += length
+        elif wire_type == 5:
+            pos += 4
+            yield number, wire_type, pos - 4, pos
+        else:
+            raise OnnxFileError(f"unsupported protobuf wire type {wire_type}")
+        if pos > end:
+            raise OnnxFileError("protobuf field runs past the end of the file (truncated?)")
+
+
+def _tensor_facts(buf: memoryview, start: int, end: int) -> tuple[int, dict[str, int]]:
+    """(element count, {external file: bytes needed}) of one TensorProto."""
+    count = 1
+    external: dict[str, str] = {}
+    for number, wire_type, a, b in _iter_fields(buf, start, end):
+        if number == _TENSOR_DIMS:
+            if wire_type == 0:
+                count *= a
+            elif wire_type == 2:  # packed repeated int64
+                pos = a
+                while pos < b:
+                    dim, pos = _read_varint(buf, pos, b)
+                    count *= dim
+        elif number == _TENSOR_EXTERNAL_DATA and wire_type == 2:
+            key = value = ""
+            for entry_number, _, c, d in _iter_fields(buf, a, b):
+                if entry_number == 1:
+                    key = bytes(buf[c:d]).decode()
+                elif entry_number == 2:
+                    value = bytes(buf[c:d]).decode()
+            external[key] = value
+    needs: dict[str, int] = {}
+    if "location" in external:
+        offset = int(external.get("offset", "0") or 0)
+        length = int(external.get("length", "0") or 0)
+        needs[external["location"]] = offset + length
+    return count, needs
+
+
+def inspect_onnx_file(path: str | Path) -> OnnxFileInfo:
+    """Parameter count and external-data needs of an `.onnx` file; raises OnnxFileError if it is incomplete."""
+    path = Path(path)
+    with path.open("rb") as handle:
+        if path.stat().st_size == 0:
+            raise OnnxFileError(f"{path}: empty file")
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            buf = memoryview(mapped)
+            try:
+                graph: tuple[int, int] | None = None
+                for number, wire_type, a, b in _iter_fields(buf, 0, len(buf)):
+                    if number == _MODEL_GRAPH and wire_type == 2:
+                        graph = (a, b)
+                if graph is None:
+                    raise OnnxFileError(f"{path}: no graph in the file (not an ONNX model?)")
+                num_parameters = 0
+                external: dict[str, int] = {}
+                for number, wire_type, a, b in _iter_fields(buf, *graph):
+                    if number == _GRAPH_INITIALIZER and wire_type == 2:
+                        count, needs = _tensor_facts(buf, a, b)
+                        num_parameters += count
+                        for name, size in needs.items():
+                            external[name] = max(external.get(name, 0), size)
+            except OnnxFileError as exc:
+                raise OnnxFileError(f"{path}: {exc}") from None
+            finally:
+                buf.release()
+    return OnnxFileInfo(num_parameters=num_parameters, external_data=external)
