@@ -61,4 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m service.cli` runs this file as __main__; commands raise service.cli.CliError, a different class
+    # from __main__.CliError, so run the package module's main to catch them as one-line errors.
+    from service.cli import main as package_main
+
+    sys.exit(package_main())
