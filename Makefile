@@ -56,8 +56,36 @@ $(NODE_STAMP): package-lock.json
 run: install
 	@$(PY) -m service.cli run --host $(HOST) --port $(PORT)
 
-test: install
+test: install docker-check
 	@HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+# Compose files and Dockerfiles, checked without a Docker engine (CI has none). docker-compose v1 (Debian's,
+# installed here when missing) renders every compose file; v1 ignores `profiles:` and renders all services
+# at once, so tests/docker asserts what each profile starts. Where Docker Compose v2 is present it also
+# renders the root compose.yml (`include:` is v2-only) and the mainnet stack once per profile. hadolint lints
+# every Dockerfile; each rule it is told to ignore is explained in docker/.hadolint.yaml.
+.PHONY: docker-check
+COMPOSE_FILES := docker/compose.yml docker/compose.mainnet.yml docker/compose.templates.yml
+DOCKER_CHECK_PROFILES := gpu scale
+DOCKERFILES := $(wildcard docker/*.Dockerfile)
+# The mainnet stack requires a pay_to address; any address renders it.
+COMPOSE_CHECK_ENV := SMALLTTS_PAYMENT__PAY_TO=0x000000000000000000000000000000000000dEaD
+
+docker-check: $(STAMP)
+	@command -v docker-compose >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "smalltts: installing docker-compose (v1; validates compose files without an engine)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; \
+	  else echo "smalltts: docker-compose missing; run: sudo apt-get install --no-install-recommends docker-compose"; \
+	    exit 1; fi; }
+	@set -e; for f in $(COMPOSE_FILES); do $(COMPOSE_CHECK_ENV) docker-compose -f $$f config -q; done
+	@if docker compose version >/dev/null 2>&1; then set -e; for p in "" $(DOCKER_CHECK_PROFILES); do \
+	  $(COMPOSE_CHECK_ENV) docker compose $${p:+--profile $$p} config -q; \
+	  $(COMPOSE_CHECK_ENV) docker compose -f docker/compose.mainnet.yml $${p:+--profile $$p} config -q; \
+	done; fi
+	@$(VENV)/bin/hadolint --config docker/.hadolint.yaml $(DOCKERFILES)
+	@echo "smalltts: docker-check ok ($(words $(COMPOSE_FILES)) compose files, $(words $(DOCKERFILES)) Dockerfiles)"
 
 lint: install
 	@$(PY) -m ruff check model training service tests
