@@ -242,7 +242,9 @@ def sv_config_for(preset: str, **overrides: Any) -> SvConfig:
     elif preset == "small":
         base = replace(
             base,
-            ecapa=EcapaConfig(channels=(256, 256, 256, 256, 768), attention_channels=64, res2net_scale=8, se_channels=64),
+            ecapa=EcapaConfig(
+                channels=(256, 256, 256, 256, 768), attention_channels=64, res2net_scale=8, se_channels=64
+            ),
         )
     return replace(base, **overrides)
 
@@ -254,7 +256,9 @@ def distill_config_for(preset: str, **overrides: Any) -> DistillConfig:
             base,
             discriminator=DiscriminatorConfig(
                 width=32,
-                conformer=ConformerConfig(dim=32, num_heads=2, ffn_dim=64, num_layers=1, kernel_size=7, conv_norm="group"),
+                conformer=ConformerConfig(
+                    dim=32, num_heads=2, ffn_dim=64, num_layers=1, kernel_size=7, conv_norm="group"
+                ),
             ),
             asr_start_step=2,
             sv_start_step=3,
@@ -269,7 +273,9 @@ def distill_config_for(preset: str, **overrides: Any) -> DistillConfig:
             base,
             discriminator=DiscriminatorConfig(
                 width=256,
-                conformer=ConformerConfig(dim=256, num_heads=4, ffn_dim=512, num_layers=4, kernel_size=7, conv_norm="group"),
+                conformer=ConformerConfig(
+                    dim=256, num_heads=4, ffn_dim=512, num_layers=4, kernel_size=7, conv_norm="group"
+                ),
             ),
         )
     return replace(base, **overrides)

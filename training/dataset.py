@@ -257,7 +257,12 @@ def build_shard(
                 embedding = speaker_encoder.embed(audio, encoder.codec.sample_rate_hz)
                 _add_member(tar, f"{key}.speaker_embedding.npy", _npy_bytes(embedding))
             report.samples.append(
-                {"key": key, "speaker": source.speaker, "num_frames": meta["num_frames"], "num_phonemes": meta["num_phonemes"]}
+                {
+                    "key": key,
+                    "speaker": source.speaker,
+                    "num_frames": meta["num_frames"],
+                    "num_phonemes": meta["num_phonemes"],
+                }
             )
     os.replace(tmp, out_tar)
     return report

@@ -70,7 +70,9 @@ def masked_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     return squared.sum() / (valid.sum() * pred.shape[-1]).clamp_min(1.0)
 
 
-def sample_logit_normal(batch_size: int, cfg: TeacherConfig, generator: torch.Generator, device: torch.device) -> Tensor:
+def sample_logit_normal(
+    batch_size: int, cfg: TeacherConfig, generator: torch.Generator, device: torch.device
+) -> Tensor:
     z = randn((batch_size,), generator, device) * cfg.logit_normal_std + cfg.logit_normal_mean
     return torch.sigmoid(z)  # (b,)
 
@@ -125,7 +127,9 @@ def train_teacher(
     model_cfg = preset_config(cfg.preset)
     dataset = ClipDataset.load(data_dir)
     if dataset.latent_dim != model_cfg.latent_dim:
-        raise ValueError(f"dataset latents are {dataset.latent_dim}-dim; preset {cfg.preset!r} expects {model_cfg.latent_dim}")
+        raise ValueError(
+            f"dataset latents are {dataset.latent_dim}-dim; preset {cfg.preset!r} expects {model_cfg.latent_dim}"
+        )
     stream = BatchStream(dataset, cfg.loader, rank=accelerator.process_index, world_size=accelerator.num_processes)
 
     model = build_teacher(model_cfg, cfg.seed)

@@ -1,0 +1,129 @@
+"""Speaker-verification embedding on codec latents (spec model.md §3.10, §4.5), a distillation loss.
+
+Legend:
+    b  batch
+    n  latent frames
+    c  latent channels
+    e  embedding size (= the pretrained encoder's: 256 for resemblyzer)
+
+    smalltts dataset build ... --speaker-encoder resemblyzer   # stores each clip's pretrained embedding
+    smalltts train sv --data data/tiny --out runs/sv --preset tiny --steps 200   # CPU smoke test
+
+The ECAPA-like model learns to reproduce, from latents alone, the embedding a real pretrained speaker encoder
+gives the clip's audio: loss = mean(1 - cos(pred, target)). The targets are computed once, from the original
+audio, when the dataset is built; the original decoded latents with the codec ONNX on the CPU inside the
+training loop and resampled them every step (bug 18).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from model.config import preset_config
+from training.config import SvConfig, config_from_dict, config_to_dict
+from training.dataset import DatasetError
+from training.loader import BatchStream, ClipDataset
+from training.loop import TrainLoop, TrainResult, create_accelerator, prepare_run_dir, warmup_cosine_lambda
+from training.nn.ecapa import Ecapa
+
+SV_WEIGHTS = "sv.pt"
+
+
+class SvModel(nn.Module):
+    def __init__(self, cfg: SvConfig, latent_dim: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.latent_dim = latent_dim
+        self.ecapa = Ecapa(cfg.ecapa, latent_dim)
+
+    def forward(self, latents: Tensor, lengths: Tensor) -> Tensor:
+        """latents (b n c), lengths (b,) -> (b e), not normalised."""
+        return self.ecapa(latents, lengths)
+
+
+def cosine_loss(pred: Tensor, target: Tensor) -> Tensor:
+    return (1.0 - F.cosine_similarity(pred.float(), target.float(), dim=-1)).mean()
+
+
+def save_sv(path: str | Path, model: SvModel) -> Path:
+    path = Path(path)
+    torch.save({"model": model.state_dict(), "config": config_to_dict(model.cfg), "latent_dim": model.latent_dim}, path)
+    return path
+
+
+def load_sv(path: str | Path, map_location: str | torch.device = "cpu") -> SvModel:
+    """An SV model from `sv.pt` (or a checkpoint/run folder holding one), in eval mode."""
+    from training.loop import resolve_checkpoint_dir
+
+    path = Path(path)
+    path = path if path.is_file() else resolve_checkpoint_dir(path) / SV_WEIGHTS
+    payload: dict[str, Any] = torch.load(path, map_location=map_location, weights_only=False)
+    model = SvModel(config_from_dict(SvConfig, payload["config"]), int(payload["latent_dim"]))
+    model.load_state_dict(payload["model"])
+    return model.eval()
+
+
+def _write_sv(ckpt: Path, model: SvModel) -> None:
+    save_sv(ckpt / SV_WEIGHTS, model)
+
+
+def train_sv(
+    cfg: SvConfig, data_dir: str | Path, run_dir: str | Path, *, resume: str | None = None, cpu: bool = False
+) -> TrainResult:
+    prepare_run_dir(run_dir, resume)
+    dataset = ClipDataset.load(data_dir)
+    if not dataset.has_speaker_embeddings:
+        raise DatasetError(
+            f"{data_dir} has no speaker embeddings, which are the SV targets; rebuild it with "
+            "`smalltts dataset build ... --speaker-encoder resemblyzer`"
+        )
+    target_dim = int(dataset.clips[0].speaker_embedding.shape[0])  # type: ignore[union-attr]
+    if target_dim != cfg.ecapa.emb_dim:
+        raise ValueError(
+            f"the dataset's speaker embeddings are {target_dim}-dim; SvConfig.ecapa.emb_dim is {cfg.ecapa.emb_dim}"
+        )
+    accelerator = create_accelerator(cfg.mixed_precision, cpu=cpu)
+    stream = BatchStream(dataset, cfg.loader, rank=accelerator.process_index, world_size=accelerator.num_processes)
+    torch.manual_seed(cfg.seed)
+    model = SvModel(cfg, dataset.latent_dim)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine_lambda(cfg.steps, cfg.warmup_steps, cfg.lr, cfg.min_lr)
+    )
+    model, optimizer = accelerator.prepare(model, optimizer)
+    raw_model = accelerator.unwrap_model(model)
+    loop = TrainLoop(
+        name="sv",
+        config=cfg,
+        model_config=preset_config(cfg.preset).to_dict(),
+        run_dir=run_dir,
+        accelerator=accelerator,
+        steps=cfg.steps,
+        log_every=cfg.log_every,
+        checkpoint_every=cfg.checkpoint_every,
+        keep_checkpoints=cfg.keep_checkpoints,
+        stateful={"model": raw_model, "optimizer": optimizer, "scheduler": scheduler},
+        write_weights=lambda ckpt: _write_sv(ckpt, raw_model),
+    )
+    if resume is not None:
+        loop.resume(resume)
+
+    def step_fn(step: int) -> dict[str, float]:
+        batch = stream.batch_at(step).to(accelerator.device)
+        model.train()
+        with accelerator.autocast():
+            pred = model(batch.latents, batch.latents_lengths)
+        loss = cosine_loss(pred, batch.speaker_embeddings)  # type: ignore[arg-type]
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
+        optimizer.step()
+        scheduler.step()
+        return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": scheduler.get_last_lr()[0]}
+
+    return loop.run(step_fn)
