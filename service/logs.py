@@ -16,7 +16,8 @@ from typing import Any
 access_logger = logging.getLogger("smalltts.access")
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and belongs in the line.
-_RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# (uvicorn adds `color_message`, a copy of the message with terminal colours.)
+_RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName", "color_message"}
 
 
 def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -145,8 +145,15 @@ class SynthesisPipeline:
 
     # --- inputs ---------------------------------------------------------------------------------------
 
-    async def prepare_text(self, text: str | None) -> PreparedText:
-        """Checks length and tags, then tokenizes; raises InputError(field="text")."""
+    async def prepare_text(self, text: str | None, *, field: str = "text") -> PreparedText:
+        """Checks length and tags, then tokenizes; raises InputError naming `field` (the route's name for it)."""
+        try:
+            return await self._prepare_text(text)
+        except InputError as exc:
+            exc.field = field  # /v1/audio/speech calls it "input"
+            raise
+
+    async def _prepare_text(self, text: str | None) -> PreparedText:
         if text is None:
             raise InputError("text is required", field="text", code="text_missing")
         if not text.strip():

@@ -114,7 +114,7 @@ async def create_speech(
             field="response_format",
             code="response_format_unsupported",
         )
-    prepared = await pipeline.prepare_text(body.input)
+    prepared = await pipeline.prepare_text(body.input, field="input")
     voice_id = body.voice.id if isinstance(body.voice, VoiceRef) else body.voice
     if voice_id.lower() in OPENAI_VOICES and voice_id not in voices:
         voice_id = BUILTIN_VOICE_ID

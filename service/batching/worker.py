@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -14,6 +15,7 @@ import anyio
 from model.errors import InputError
 from service.batching.request import TTSRequest
 from service.batching.scheduler import BatchScheduler
+from service.errors import NotReadyError
 
 if TYPE_CHECKING:
     from model.runtime.synthesizer import SynthesisRequest, SynthesisResult
@@ -94,6 +96,10 @@ class Worker:
             results = await anyio.to_thread.run_sync(
                 self.synthesizer.synthesize_batch, syntheses, limiter=self._limiter
             )
+        except asyncio.CancelledError:
+            # Shutdown while computing: the callers must not wait forever for a result that will never come.
+            self._fail(live, NotReadyError("the server is shutting down"))
+            raise
         except InputError as exc:
             if len(live) > 1:
                 # One request's input broke the batch: retry one by one so only that request fails.
