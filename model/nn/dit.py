@@ -25,7 +25,7 @@ Parameter names follow the original, so its checkpoints load after `model.nn.che
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -233,10 +233,13 @@ class DiT(nn.Module):
         self.transformer_blocks = nn.ModuleList(DiTBlock(cfg) for _ in range(cfg.depth))
         self.norm_out = AdaLayerNormZeroFinal(cfg)
 
+    def blocks(self) -> list[DiTBlock]:
+        return [cast(DiTBlock, block) for block in self.transformer_blocks]
+
     def encode_cross_kv(self, ref_seq: Tensor, phoneme_features: Tensor, phonemes_mask: Tensor) -> tuple[Tensor, ...]:
         """ref_seq (b r d), phoneme_features (b p t) -> k_ref, v_ref (l b h r e), k_text, v_text (l b h p e)."""
         phoneme_mem = self.phoneme_proj(phoneme_features).masked_fill(~phonemes_mask[..., None], 0.0)  # (b p d)
-        per_block = [block.attn.project_cross(ref_seq, phoneme_mem) for block in self.transformer_blocks]
+        per_block = [block.attn.project_cross(ref_seq, phoneme_mem) for block in self.blocks()]
         return tuple(torch.stack(parts, dim=0) for parts in zip(*per_block, strict=True))
 
     def forward(
@@ -284,7 +287,7 @@ class DiTModel(nn.Module):
     def zero_initialised_layers(self) -> list[nn.Linear]:
         """The layers that start at zero (for random test models, which re-initialise them)."""
         layers = [self.velocity, self.dit.norm_out.linear]
-        return layers + [block.attn_norm.linear for block in self.dit.transformer_blocks]
+        return layers + [block.attn_norm.linear for block in self.dit.blocks()]
 
     def rope(self, num_frames: int, device: torch.device | None = None) -> Tensor:
         """(1 n rope_dim) angles; the same values as the torch-free `model.rope.rope_angles`."""

@@ -58,7 +58,7 @@ class SwiGLU(nn.Module):
 # --- rotary position embedding ----------------------------------------------------------------------
 
 
-def rotary_angles(num_positions: int | Tensor, dim: int, theta: float, device: torch.device | None = None) -> Tensor:
+def rotary_angles(num_positions: int, dim: int, theta: float, device: torch.device | None = None) -> Tensor:
     """(1, s, dim) interleaved angles: channel 2i and 2i+1 both hold pos / theta^(2i/dim) (= model.rope)."""
     exponents = torch.arange(0, dim, 2, dtype=torch.float32, device=device) / dim
     inv_freq = 1.0 / (theta**exponents)  # (dim/2,)
