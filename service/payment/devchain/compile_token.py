@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def compile_token(source_path: Path = SOURCE_PATH, repo_root: Path = REPO_ROOT) 
 def main() -> int:
     artifact = compile_token()
     ARTIFACT_PATH.write_text(json.dumps(artifact, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {ARTIFACT_PATH} ({len(artifact['bytecode']) // 2 - 1} bytes of bytecode)")  # noqa: T201
+    sys.stdout.write(f"wrote {ARTIFACT_PATH} ({len(artifact['bytecode']) // 2 - 1} bytes of bytecode)\n")
     return 0
 
 

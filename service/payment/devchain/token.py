@@ -56,16 +56,15 @@ def deploy_token(w3: Web3, deployer_key: str, token_name: str = "USDC") -> str:
     """Deploy MockUSDC named `token_name` (its EIP-712 domain name) and return its checksummed address."""
     artifact = load_token_artifact()
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    tx = factory.constructor(token_name).build_transaction({"gas": DEPLOY_GAS, "gasPrice": 0, "nonce": 0})
-    receipt = _send(w3, deployer_key, {"data": tx["data"], "gas": DEPLOY_GAS})
+    receipt = _send(w3, deployer_key, {"data": factory.constructor(token_name).data_in_transaction, "gas": DEPLOY_GAS})
     return Web3.to_checksum_address(receipt["contractAddress"])
 
 
 def mint(w3: Web3, token_address: str, minter_key: str, to: str, amount_atomic: int) -> None:
     """Mint test tokens (MockUSDC's mint is open to anyone; only ever deployed on dev chains)."""
-    call = token_contract(w3, token_address).functions.mint(Web3.to_checksum_address(to), amount_atomic)
-    tx = call.build_transaction({"gas": CALL_GAS, "gasPrice": 0, "nonce": 0})
-    _send(w3, minter_key, {"to": tx["to"], "data": tx["data"], "gas": CALL_GAS})
+    token = token_contract(w3, token_address)
+    data = token.encode_abi("mint", args=[Web3.to_checksum_address(to), amount_atomic])
+    _send(w3, minter_key, {"to": token.address, "data": data, "gas": CALL_GAS})
 
 
 def balance_of(w3: Web3, token_address: str, owner: str) -> int:

@@ -1,0 +1,349 @@
+"""The payment layer: built from the settings and installed around the paid routes by one call in create_app.
+
+    install_payment(app, settings)    # handlers stay untouched
+
+installs, outermost first: CORS (payment headers allowed and exposed) -> PaymentEdge (duration, header shape,
+v1, 503 on outages) -> the SDK's PaymentMiddlewareASGI (verify -> handler -> settle) -> the app; plus the free
+routes /.well-known/x402 and /v1/price, and lifespan work: the chain-id check (the service refuses to start on
+the wrong chain), opening the ledger, reconciling what a previous run left unsettled, and a background
+reconciliation loop. With mode "off" only CORS and the free routes are installed, and a warning says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from x402 import x402ResourceServer
+from x402.http import FacilitatorConfig, HTTPFacilitatorClient, PaymentOption
+from x402.http.middleware.fastapi import PaymentMiddlewareASGI
+from x402.http.types import HTTPRequestContext, RouteConfig
+from x402.mechanisms.evm.exact import register_exact_evm_server
+from x402.schemas import AssetAmount, PaymentRequirements, ResourceConfig, ResourceInfo
+
+from model.errors import InputError
+from service.payment.chain import ChainUnavailableError, TokenChain
+from service.payment.facilitator import GuardedFacilitator, InnerFacilitator, ValidityPolicy, build_local_facilitator
+from service.payment.ledger import Ledger, LedgerError
+from service.payment.middleware import PaidRoute, PaymentEdge
+from service.payment.networks import NETWORKS, PaymentTerms
+from service.payment.pricing import DurationBounds, Pricing, parse_duration
+from service.payment.reconcile import reconcile_ledger
+from service.payment.routes import PaymentInfo, build_payment_router
+from service.payment.settings import PaymentSettings
+
+logger = logging.getLogger("smalltts.payment")
+
+PAID_ROUTES: tuple[PaidRoute, ...] = (
+    PaidRoute(
+        method="POST",
+        path="/synthesize",
+        description="smalltts: speech from text in the voice of a reference recording (WAV)",
+        mime_type="audio/wav",
+        body_kind="form",
+        text_field="text",
+    ),
+    PaidRoute(
+        method="POST",
+        path="/v1/audio/speech",
+        description="smalltts: OpenAI-compatible speech synthesis",
+        mime_type="audio/wav",
+        body_kind="json",
+        text_field="input",
+    ),
+)
+REQUEST_HEADERS = ("Content-Type", "Authorization", "X-Request-Id", "PAYMENT-SIGNATURE", "X-PAYMENT",
+                   "Access-Control-Expose-Headers")  # fmt: skip
+RESPONSE_HEADERS = ("PAYMENT-REQUIRED", "PAYMENT-RESPONSE", "X-PAYMENT-RESPONSE", "X-Request-Id", "Retry-After")
+
+
+class PaymentConfigError(InputError):
+    """The payment settings cannot work (missing key, wrong chain, ...): the service refuses to start."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message, field=field, code="payment_config", status=500)
+
+
+@dataclass(frozen=True)
+class AppLimits:
+    """What the payment layer needs from the service's own settings."""
+
+    bounds: DurationBounds
+    request_timeout_s: float
+    max_form_bytes: int  # whole multipart body of /synthesize
+    max_json_bytes: int  # whole JSON body of /v1/audio/speech
+    max_text_chars: int
+    data_dir: Path
+
+    def body_limits(self) -> dict[str, int]:
+        return {
+            route.path: self.max_form_bytes if route.body_kind == "form" else self.max_json_bytes
+            for route in PAID_ROUTES
+        }
+
+
+def _env(field: str) -> str:
+    return f"SMALLTTS_PAYMENT__{field.upper()}"
+
+
+def resolve_terms(payment: PaymentSettings) -> tuple[PaymentTerms, str]:
+    """The payment terms and the RPC URL, or PaymentConfigError naming the missing setting."""
+    network = NETWORKS[payment.network]
+    hint = " (`smalltts run` starts a dev chain and fills it in)" if payment.network == "devchain" else ""
+    asset = payment.asset or network.usdc_address
+    if asset is None:
+        raise PaymentConfigError(f"network {network.name} needs {_env('asset')}{hint}", field=_env("asset"))
+    if payment.pay_to is None:
+        raise PaymentConfigError(f"{_env('pay_to')} is required to take payments{hint}", field=_env("pay_to"))
+    rpc_url = payment.rpc_url or network.public_rpc_url
+    if rpc_url is None:
+        raise PaymentConfigError(f"network {network.name} needs {_env('rpc_url')}{hint}", field=_env("rpc_url"))
+    terms = PaymentTerms(
+        network=network,
+        asset=asset,
+        token_name=payment.token_name or network.eip712_name,
+        token_version=network.eip712_version,
+        pay_to=payment.pay_to,
+        max_timeout_s=payment.max_timeout_s,
+    )
+    return terms, rpc_url
+
+
+class PaymentLayer:
+    """Everything a paying service holds: terms, pricing, ledger, chain reads and the SDK server."""
+
+    def __init__(self, payment: PaymentSettings, limits: AppLimits) -> None:
+        if payment.mode == "off":
+            raise ValueError("PaymentLayer is not built when payments are off")
+        needed_s = limits.request_timeout_s + payment.confirmation_timeout_s
+        if payment.min_validity_s < needed_s:
+            raise PaymentConfigError(
+                f"{_env('min_validity_s')}={payment.min_validity_s} is below request_timeout_s + "
+                f"confirmation_timeout_s = {needed_s:g}: an authorization could expire before it is settled",
+                field=_env("min_validity_s"),
+            )
+        self.settings = payment
+        self.limits = limits
+        self.terms, self.rpc_url = resolve_terms(payment)
+        self.pricing = Pricing(payment.price_per_minute_usd, self.terms.network.decimals)
+        self.owner = payment.instance_id or socket.gethostname()
+        ledger_url = payment.ledger_url or f"sqlite:///{limits.data_dir / 'payments.sqlite3'}"
+        self.ledger = Ledger(ledger_url)
+        self.chain = TokenChain(self.rpc_url, self.terms.asset, timeout_s=payment.rpc_timeout_s)
+        self.facilitator = GuardedFacilitator(
+            self._build_inner(),
+            self.ledger,
+            ValidityPolicy(payment.min_validity_s, payment.max_timeout_s, payment.validity_slack_s),
+            owner=self.owner,
+            verify_timeout_s=payment.rpc_timeout_s,
+            settle_timeout_s=payment.confirmation_timeout_s + payment.rpc_timeout_s,
+        )
+        self.server = x402ResourceServer(self.facilitator)
+        register_exact_evm_server(self.server, networks=self.terms.network.caip2)
+
+    def _build_inner(self) -> InnerFacilitator:
+        payment = self.settings
+        if payment.mode == "local":
+            if payment.facilitator_private_key is None:
+                raise PaymentConfigError(
+                    f"local mode settles with our own gas key: set {_env('facilitator_private_key')}",
+                    field=_env("facilitator_private_key"),
+                )
+            return build_local_facilitator(
+                private_key=payment.facilitator_private_key.get_secret_value(),
+                rpc_url=self.rpc_url,
+                network=self.terms.network.caip2,
+                confirmation_timeout_s=payment.confirmation_timeout_s,
+            )
+        if payment.facilitator_url is None:
+            raise PaymentConfigError(f"facilitator mode needs {_env('facilitator_url')}", field=_env("facilitator_url"))
+        config = FacilitatorConfig(url=payment.facilitator_url, timeout=payment.confirmation_timeout_s + 10)
+        client: InnerFacilitator = HTTPFacilitatorClient(config)
+        return client
+
+    # --- prices and requirements ---------------------------------------------------------------------------
+
+    def asset_amount(self, duration_s: Decimal) -> AssetAmount:
+        return AssetAmount(
+            amount=str(self.pricing.amount_atomic(duration_s)), asset=self.terms.asset, extra=self.terms.extra
+        )
+
+    def price_of_request(self, context: HTTPRequestContext) -> AssetAmount:
+        """The SDK's dynamic price: the edge middleware has put the canonical duration in the query."""
+        raw = context.adapter.get_query_param("duration")
+        if not isinstance(raw, str):
+            raise ValueError("duration missing from a paid request that passed the payment edge")
+        return self.asset_amount(parse_duration(raw, self.limits.bounds))
+
+    def requirements_for(
+        self, duration_s: Decimal, resource_url: str, route: PaidRoute
+    ) -> tuple[list[PaymentRequirements], ResourceInfo]:
+        config = ResourceConfig(
+            scheme="exact",
+            pay_to=self.terms.pay_to,
+            price=self.asset_amount(duration_s),
+            network=self.terms.network.caip2,
+            max_timeout_seconds=self.terms.max_timeout_s,
+        )
+        resource = ResourceInfo(url=resource_url, description=route.description, mime_type=route.mime_type)
+        return self.server.build_payment_requirements(config), resource
+
+    def route_configs(self) -> dict[str, RouteConfig]:
+        option = PaymentOption(
+            scheme="exact",
+            pay_to=self.terms.pay_to,
+            price=self.price_of_request,
+            network=self.terms.network.caip2,
+            max_timeout_seconds=self.terms.max_timeout_s,
+        )
+        return {
+            route.key: RouteConfig(accepts=[option], description=route.description, mime_type=route.mime_type)
+            for route in PAID_ROUTES
+        }
+
+    # --- lifecycle --------------------------------------------------------------------------------------------
+
+    def start_blocking(self) -> None:
+        """Startup checks and reconciliation (blocking; the lifespan runs it in a thread).
+
+        Raises:
+            PaymentConfigError: wrong chain, no token at `asset`, RPC or ledger unreachable.
+        """
+        network = self.terms.network
+        try:
+            chain_id = self.chain.chain_id()
+            if chain_id != network.chain_id:
+                raise PaymentConfigError(
+                    f"the RPC {self.rpc_url} serves chain id {chain_id}, but network {network.name} is chain id "
+                    f"{network.chain_id}: refusing to take payments on the wrong chain",
+                    field=_env("rpc_url"),
+                )
+            if not self.chain.has_code(self.terms.asset):
+                raise PaymentConfigError(
+                    f"no contract at asset {self.terms.asset} on {network.name}", field=_env("asset")
+                )
+        except ChainUnavailableError as exc:
+            raise PaymentConfigError(f"cannot start taking payments: {exc}", field=_env("rpc_url")) from exc
+        try:
+            self.ledger.open()
+        except LedgerError as exc:
+            raise PaymentConfigError(f"cannot open the payment ledger: {exc}", field=_env("ledger_url")) from exc
+        try:
+            self.server.initialize()
+        except httpx.HTTPError as exc:
+            raise PaymentConfigError(
+                f"the facilitator at {self.settings.facilitator_url} did not answer: {exc}",
+                field=_env("facilitator_url"),
+            ) from exc
+        self.reconcile(after_restart=True)
+        logger.info(
+            "payments on: %s mode, %s (%s), asset %s, pay_to %s, $%s/min, ledger %s",
+            self.settings.mode, network.name, network.caip2, self.terms.asset, self.terms.pay_to,
+            self.settings.price_per_minute_usd, self.ledger.dialect,
+        )  # fmt: skip
+
+    def reconcile(self, *, after_restart: bool) -> None:
+        report = reconcile_ledger(
+            self.ledger, self.chain, owner=self.owner, now=time.time(), after_restart=after_restart
+        )
+        if report.settled or report.failed or report.pending:
+            logger.info(
+                "payment ledger reconciled: %d settled, %d failed, %d pending, %d unchanged",
+                len(report.settled), len(report.failed), len(report.pending), report.unchanged,
+            )  # fmt: skip
+
+    async def reconcile_forever(self) -> None:
+        while True:
+            await anyio.sleep(self.settings.reconcile_interval_s)
+            try:
+                await anyio.to_thread.run_sync(lambda: self.reconcile(after_restart=False))
+            except (ChainUnavailableError, LedgerError) as exc:
+                logger.warning("payment reconciliation skipped: %s", exc)
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def install_payment(
+    app: FastAPI,
+    payment: PaymentSettings,
+    limits: AppLimits,
+    estimate_duration_s: Callable[[str], float],
+) -> PaymentLayer | None:
+    """Put the payment layer around the paid routes of `app` (see the module docstring).
+
+    Raises:
+        PaymentConfigError: the settings cannot work (checked here, without I/O; chain checks at startup).
+    """
+    layer = PaymentLayer(payment, limits) if payment.mode != "off" else None
+    app.include_router(
+        build_payment_router(
+            PaymentInfo(
+                mode=payment.mode,
+                pricing=layer.pricing if layer else Pricing(payment.price_per_minute_usd, 6),
+                terms=layer.terms if layer else None,
+                routes=PAID_ROUTES,
+                bounds=limits.bounds,
+                estimate_duration_s=estimate_duration_s,
+                public_url=payment.public_url,
+            )
+        )
+    )
+    if layer is None:
+        logger.warning(
+            "PAYMENTS ARE OFF (SMALLTTS_PAYMENT__MODE=off): %s are served for free to anyone",
+            ", ".join(route.key for route in PAID_ROUTES),
+        )
+    else:
+        app.add_middleware(PaymentMiddlewareASGI, routes=layer.route_configs(), server=layer.server)
+        app.add_middleware(
+            PaymentEdge,
+            routes=PAID_ROUTES,
+            terms=layer.terms,
+            bounds=limits.bounds,
+            requirements_for=layer.requirements_for,
+            estimate_duration_s=estimate_duration_s,
+            facilitator=layer.facilitator,
+            accept_v1=payment.accept_v1,
+            max_body_bytes=limits.body_limits(),
+            max_text_chars=limits.max_text_chars,
+        )
+        _wrap_lifespan(app, layer)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=list(REQUEST_HEADERS),
+        expose_headers=list(RESPONSE_HEADERS),
+    )
+    app.state.payment = layer
+    return layer
+
+
+def _wrap_lifespan(app: FastAPI, layer: PaymentLayer) -> None:
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        await anyio.to_thread.run_sync(layer.start_blocking)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(layer.reconcile_forever)
+            try:
+                async with inner(app_) as state:
+                    yield state
+            finally:
+                tasks.cancel_scope.cancel()
+        layer.close()
+
+    app.router.lifespan_context = lifespan

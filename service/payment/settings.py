@@ -1,0 +1,115 @@
+"""Payment settings: the `payment` group of the service settings (`SMALLTTS_PAYMENT__<FIELD>` in the environment).
+
+    SMALLTTS_PAYMENT__MODE=local SMALLTTS_PAYMENT__NETWORK=base-sepolia \\
+    SMALLTTS_PAYMENT__PAY_TO=0x... SMALLTTS_PAYMENT__FACILITATOR_PRIVATE_KEY=0x... smalltts serve
+
+The default (mode local on the dev chain) is what `smalltts run` / `make run` completes with a freshly started
+anvil; `smalltts serve` without a chain or an explicit configuration refuses to start rather than serve for
+free. Tests that do not exercise payments set `mode="off"`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from web3 import Web3
+
+from service.payment.networks import NetworkName
+
+PaymentMode = Literal["off", "local", "facilitator"]
+
+
+class PaymentSettings(BaseModel):
+    """x402 payment knobs; see the README section "Payments" for what each one does."""
+
+    mode: PaymentMode = Field(
+        "local",
+        description="off: every route is free (logged loudly); local: verify and settle in-process with web3 "
+        "and our own gas key; facilitator: a remote x402 facilitator verifies and settles.",
+    )
+    network: NetworkName = Field(
+        "devchain", description="base (eip155:8453), base-sepolia (eip155:84532) or devchain (local anvil)."
+    )
+    rpc_url: str | None = Field(
+        None, description="JSON-RPC URL of the network; unset: the network's public RPC (none for devchain)."
+    )
+    asset: str | None = Field(None, description="Token address; unset: the network's USDC (required for devchain).")
+    token_name: str | None = Field(
+        None, description="EIP-712 domain name of `asset`; unset: the network's USDC name ('USD Coin' / 'USDC')."
+    )
+    pay_to: str | None = Field(None, description="Address that receives the payments.")
+    facilitator_private_key: SecretStr | None = Field(
+        None, description="local mode: key of the account that sends settlement transactions and pays their gas."
+    )
+    facilitator_url: str | None = Field(None, description="facilitator mode: base URL of the x402 facilitator.")
+    price_per_minute_usd: Decimal = Field(
+        Decimal("0.01"), gt=0, description="Price of one minute of generated audio, in USD (1 USDC = 1 USD)."
+    )
+    max_timeout_s: int = Field(
+        300, ge=30, le=3600, description="maxTimeoutSeconds in the requirements: how long clients sign for."
+    )
+    min_validity_s: int = Field(
+        150,
+        ge=10,
+        description="An authorization must stay valid at least this long after verification: synthesis "
+        "(request_timeout_s) plus settlement (confirmation_timeout_s) must fit in it.",
+    )
+    validity_slack_s: int = Field(
+        30, ge=0, le=600, description="Clock skew tolerated on validBefore beyond now + max_timeout_s."
+    )
+    confirmation_timeout_s: float = Field(
+        20.0, gt=0, le=300, description="Longest wait for a settlement receipt; after it: settlement_pending."
+    )
+    rpc_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="Longest wait for verification (RPC or facilitator) before 503."
+    )
+    ledger_url: str | None = Field(
+        None,
+        description="sqlite:///path or postgresql://user@host/db; unset: sqlite:///<data_dir>/payments.sqlite3. "
+        "Use PostgreSQL when several replicas share one pay_to.",
+    )
+    accept_v1: bool = Field(True, description="Also accept x402 v1 payments (X-PAYMENT header).")
+    reconcile_interval_s: float = Field(
+        30.0, gt=0, description="How often unsettled ledger entries are checked against the chain."
+    )
+    public_url: str | None = Field(
+        None, description="Public base URL used in /.well-known/x402; unset: taken from each request."
+    )
+    instance_id: str | None = Field(
+        None, description="Names this replica in the ledger; unset: the host name. Keep it stable across restarts."
+    )
+
+    @field_validator("pay_to", "asset")
+    @classmethod
+    def check_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not Web3.is_address(value):
+            raise ValueError(f"not an EVM address: {value!r}")
+        return Web3.to_checksum_address(value)
+
+    @field_validator("facilitator_private_key")
+    @classmethod
+    def check_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value().removeprefix("0x")
+        if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
+            raise ValueError("facilitator_private_key must be 32 bytes of hex (64 hex digits, optional 0x)")
+        return SecretStr("0x" + text)
+
+    @model_validator(mode="after")
+    def check_mode(self) -> PaymentSettings:
+        if self.min_validity_s >= self.max_timeout_s:
+            raise ValueError(
+                f"min_validity_s ({self.min_validity_s}) must be below max_timeout_s ({self.max_timeout_s}): "
+                "clients sign for max_timeout_s"
+            )
+        if self.confirmation_timeout_s >= self.min_validity_s:
+            raise ValueError(
+                f"confirmation_timeout_s ({self.confirmation_timeout_s}) must be below min_validity_s "
+                f"({self.min_validity_s})"
+            )
+        return self
