@@ -147,6 +147,7 @@ def train_asr(
         keep_checkpoints=cfg.keep_checkpoints,
         stateful={"model": raw_model, "optimizer": optimizer, "scheduler": scheduler},
         write_weights=lambda ckpt: _write_asr(ckpt, raw_model),
+        data_dir=data_dir,
     )
     if resume is not None:
         loop.resume(resume)

@@ -256,6 +256,7 @@ def distill_config_for(preset: str, **overrides: Any) -> DistillConfig:
             base,
             discriminator=DiscriminatorConfig(
                 width=32,
+                num_feature_layers=2,  # the tiny DiT has 2 blocks
                 conformer=ConformerConfig(
                     dim=32, num_heads=2, ffn_dim=64, num_layers=1, kernel_size=7, conv_norm="group"
                 ),

@@ -4,9 +4,10 @@ One run folder per training run:
 
     RUN/config.json                    the component config (TeacherConfig, ...) and the model config
     RUN/metrics.jsonl, RUN/loss.png    scalars (see training.metrics); RUN/tensorboard/ when installed
-    RUN/checkpoints/step_000100/       state.pt (every module, optimizer, scheduler, EMA, step, config),
-                                       rng_rank<r>.pt (each process's RNG states) and the weight files the
-                                       next stage reads (teacher.pt, teacher_ema.pt, student.pt, asr.pt, sv.pt)
+    RUN/checkpoints/step_000100/       config.json (the step + the run's config.json), state.pt (every module,
+                                       optimizer, scheduler, EMA, step, config), rng_rank<r>.pt (each process's
+                                       RNG states) and the weight files the next stage reads (teacher.pt,
+                                       teacher_ema.pt, student.pt, asr.pt, sv.pt)
     RUN/checkpoints/latest             the name of the newest complete checkpoint
 
 Exact resume: every random draw of a step (batch choice, reference crops, t, noise, CFG dropout) comes from
@@ -38,6 +39,7 @@ from training.config import MixedPrecision, config_to_dict
 from training.metrics import MetricsLogger
 
 STATE_FILE = "state.pt"
+CONFIG_FILE = "config.json"
 LATEST_FILE = "latest"
 
 
@@ -164,6 +166,7 @@ class TrainLoop:
         keep_checkpoints: int,
         stateful: Mapping[str, Any],
         write_weights: Callable[[Path], None],
+        data_dir: str | Path | None = None,
     ) -> None:
         if steps < 0:
             raise ValueError(f"steps must be >= 0, got {steps}")
@@ -178,6 +181,8 @@ class TrainLoop:
         self.keep_checkpoints = keep_checkpoints
         self.stateful = dict(stateful)
         self.write_weights = write_weights
+        # Recorded so that later stages (export's codec, eval) can find the dataset and its codec.
+        self.data_dir = str(Path(data_dir).resolve()) if data_dir is not None else None
         self.is_main = bool(accelerator.is_main_process)
         self.metrics = MetricsLogger(self.run_dir, enabled=self.is_main)
         self.checkpoint_root = self.run_dir / "checkpoints"
@@ -186,8 +191,13 @@ class TrainLoop:
     # --- checkpoints -------------------------------------------------------------------------------------
 
     def config_payload(self) -> dict[str, Any]:
-        return {"trainer": self.name, "kind": type(self.config).__name__, "config": config_to_dict(self.config),
-                "model": self.model_config}  # fmt: skip
+        return {
+            "trainer": self.name,
+            "kind": type(self.config).__name__,
+            "config": config_to_dict(self.config),
+            "model": self.model_config,
+            "data_dir": self.data_dir,
+        }
 
     def latest_checkpoint(self) -> Path | None:
         return find_latest_checkpoint(self.run_dir)
@@ -203,6 +213,7 @@ class TrainLoop:
                 "config": self.config_payload(),
                 "state": {name: obj.state_dict() for name, obj in self.stateful.items()},
             }
+            (ckpt / CONFIG_FILE).write_text(json.dumps({"step": step, **self.config_payload()}, indent=2) + "\n")
             torch.save(state, ckpt / f"{STATE_FILE}.tmp")
             (ckpt / f"{STATE_FILE}.tmp").replace(ckpt / STATE_FILE)
             self.write_weights(ckpt)
@@ -313,3 +324,12 @@ def prepare_run_dir(run_dir: str | Path, resume: str | None) -> None:
         raise TrainingError(
             f"{run_dir} already holds checkpoints; pass --resume latest to continue, or choose a new --out"
         )
+
+
+def read_checkpoint_config(checkpoint_dir: str | Path) -> dict[str, Any]:
+    """The run facts saved with a checkpoint: step, trainer, config, model config, data_dir."""
+    path = Path(checkpoint_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise TrainingError(f"{checkpoint_dir} has no {CONFIG_FILE}")
+    payload: dict[str, Any] = json.loads(path.read_text())
+    return payload

@@ -161,6 +161,7 @@ def train_teacher(
         keep_checkpoints=cfg.keep_checkpoints,
         stateful={"model": raw_model, "ema": ema, "optimizer": optimizer, "scheduler": scheduler},
         write_weights=write_weights,
+        data_dir=data_dir,
     )
     if resume is not None:
         loop.resume(resume)
