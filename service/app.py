@@ -37,6 +37,7 @@ from service.deps import ServiceState
 from service.errors import install_error_handlers
 from service.metrics import ServiceMetrics
 from service.middleware import BodyLimitMiddleware, RequestLogMiddleware
+from service.payment.layer import install_service_payment
 from service.settings import Settings, get_settings
 from service.synthesis import ServiceLimits, SynthesisPipeline
 from service.voices import BUILTIN_VOICE_ID, VoiceStore
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, synthesizers: Sequence[Synth
     )
     # Payments (service/payment) install their middleware here: inside the request log (so 402s are logged
     # and counted) and outside the body limits (so an unpaid request gets 402 before any validation).
+    install_service_payment(app, settings)
     app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics)
     _mount_frontend(app, settings.frontend_dir)
     return app

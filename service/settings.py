@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.payment.settings import PaymentSettings
+
 AudioFormat = Literal["wav", "flac", "ogg"]
 AUDIO_FORMATS: tuple[AudioFormat, ...] = ("wav", "flac", "ogg")
 
@@ -85,6 +87,9 @@ class Settings(BaseSettings):
     # --- logs -----------------------------------------------------------------------------------------
     log_json: bool = Field(default=False, description="One JSON object per log line instead of plain text.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
+
+    # --- payments (service/payment/settings.py; SMALLTTS_PAYMENT__MODE=off makes every route free) ---------
+    payment: PaymentSettings = Field(default_factory=PaymentSettings, description="x402 payments.")
 
     @model_validator(mode="after")
     def check_ranges(self) -> Settings:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Payments need a chain: tests that take payments configure them (tests/service/payment); all others run free.
+os.environ.setdefault("SMALLTTS_PAYMENT__MODE", "off")
 
 if TYPE_CHECKING:
     from model.nn.dit import DiTModel

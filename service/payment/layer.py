@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -42,6 +42,9 @@ from service.payment.pricing import DurationBounds, Pricing, parse_duration
 from service.payment.reconcile import reconcile_ledger
 from service.payment.routes import PaymentInfo, build_payment_router
 from service.payment.settings import PaymentSettings
+
+if TYPE_CHECKING:
+    from service.settings import Settings as ServiceSettings
 
 logger = logging.getLogger("smalltts.payment")
 
@@ -347,3 +350,23 @@ def _wrap_lifespan(app: FastAPI, layer: PaymentLayer) -> None:
         layer.close()
 
     app.router.lifespan_context = lifespan
+
+
+def estimate_text_duration_s(text: str) -> float:
+    """Seconds of speech for `text`, as the service estimates it (model.text), for pricing without duration."""
+    from model.text import estimate_duration_s, tokenize  # espeak-ng loads on first use, not at import
+
+    return float(estimate_duration_s(tokenize(text)))
+
+
+def install_service_payment(app: FastAPI, settings: ServiceSettings) -> PaymentLayer | None:
+    """The one call in create_app: the payment layer with the service's own limits and duration estimate."""
+    limits = AppLimits(
+        bounds=DurationBounds(settings.min_duration_s, settings.max_duration_s),
+        request_timeout_s=settings.request_timeout_s,
+        max_form_bytes=settings.max_body_bytes,
+        max_json_bytes=settings.max_json_bytes,
+        max_text_chars=settings.max_text_chars,
+        data_dir=settings.data_dir,
+    )
+    return install_payment(app, settings.payment, limits, estimate_text_duration_s)
