@@ -62,8 +62,9 @@ class TimeEmbedding(nn.Module):
         """t (b,) float -> (b d)."""
         half = self.freq_dim // 2
         freqs = torch.exp(torch.arange(half, dtype=torch.float32, device=t.device) * (-math.log(1e4) / (half - 1)))
-        args = self.time_scale * t.float()[:, None] * freqs[None, :]  # (b half)
-        return self.mlp(torch.cat((args.sin(), args.cos()), dim=-1))  # (b d)
+        args = self.time_scale * t.float()[:, None] * freqs[None, :]  # (b half), float32: args reach 1000
+        sinusoid = torch.cat((args.sin(), args.cos()), dim=-1)  # (b freq_dim)
+        return self.mlp(sinusoid.to(self.mlp[0].weight.dtype))  # (b d)
 
 
 class ConvPositionEmbedding(nn.Module):
@@ -251,7 +252,7 @@ class DiT(nn.Module):
         x = self.input_embed(x, mask)  # (b n d)
         emb = self.emb_proj(time_emb)  # (b d)
         joint_mask = torch.cat((mask, cond.ref_mask, cond.phonemes_mask), dim=1)  # (b k)
-        joint_bias = key_mask_bias(joint_mask)  # (b 1 1 k)
+        joint_bias = key_mask_bias(joint_mask, x.dtype)  # (b 1 1 k)
         # A batch row whose keys are all masked (an all-padding row) gives zeros instead of NaN.
         has_key = joint_mask.any(dim=-1).to(x.dtype)[:, None, None, None]  # (b 1 1 1)
         features = []

@@ -24,9 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-# A finite "minus infinity": exp(MASK_BIAS - max) underflows to exactly 0 like -inf does, so valid rows are
-# unchanged, but a fully masked row becomes a finite uniform average (zeroed afterwards) instead of NaN.
-MASK_BIAS = torch.finfo(torch.float32).min
+# A finite "minus infinity": exp(MASK_BIAS + score - max) underflows to exactly 0 like -inf does (in float32
+# anything below about -104 does), so valid rows are unchanged, but a fully masked row becomes a finite uniform
+# average (zeroed afterwards) instead of NaN. Not finfo.min: that rounds to -inf in bfloat16/float16 (autocast
+# training), where -30000 is still finite.
+MASK_BIAS = -30_000.0
 
 
 class RMSNorm(nn.Module):
@@ -82,16 +84,16 @@ def apply_rotary(x: Tensor, angles: Tensor) -> Tensor:
     rot = angles.shape[-1]
     angles = angles[:, None]  # (1|b 1 s rot): broadcast over heads
     x_rot, x_pass = x[..., :rot], x[..., rot:]
-    x_rot = x_rot * angles.cos() + rotate_pairs(x_rot) * angles.sin()
-    return torch.cat((x_rot, x_pass), dim=-1)
+    x_rot = x_rot * angles.cos() + rotate_pairs(x_rot) * angles.sin()  # float32 angles promote; cast back
+    return torch.cat((x_rot.to(x.dtype), x_pass), dim=-1)
 
 
 # --- attention ----------------------------------------------------------------------------------------
 
 
-def key_mask_bias(key_mask: Tensor) -> Tensor:
-    """(b k) bool, True = attend -> (b 1 1 k) additive float bias (0 or MASK_BIAS)."""
-    zero = torch.zeros((), dtype=torch.float32, device=key_mask.device)
+def key_mask_bias(key_mask: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+    """(b k) bool, True = attend -> (b 1 1 k) additive bias (0 or MASK_BIAS) in the attention's dtype."""
+    zero = torch.zeros((), dtype=dtype, device=key_mask.device)
     bias = torch.where(key_mask, zero, torch.full_like(zero, MASK_BIAS))
     return bias[:, None, None, :]
 
@@ -101,7 +103,7 @@ def masked_attention(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor) -> Tenso
 
     A batch row with no valid key gets zeros, without NaN in the forward or backward pass.
     """
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask_bias(key_mask))  # (b h s e)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask_bias(key_mask, q.dtype))  # (b h s e)
     has_key = key_mask.any(dim=-1).to(out.dtype)[:, None, None, None]  # (b 1 1 1)
     return out * has_key
 

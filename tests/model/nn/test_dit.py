@@ -253,8 +253,10 @@ def test_rope_uses_last_positions_of_a_longer_table(tiny_model: DiTModel, tiny_i
 
 def test_time_embedding_is_sine_first() -> None:
     embedding = TimeEmbedding(preset_config("tiny").dit)
-    embedding.mlp = torch.nn.Identity()  # type: ignore[assignment]
-    sinusoid = embedding(torch.tensor([0.0, 0.25]))
+    seen: list[torch.Tensor] = []
+    embedding.mlp.register_forward_pre_hook(lambda _module, args: seen.append(args[0]))
+    embedding(torch.tensor([0.0, 0.25]))
+    (sinusoid,) = seen
     half = preset_config("tiny").dit.time_freq_dim // 2
     assert sinusoid[0, :half].abs().max() == 0.0 and torch.all(sinusoid[0, half:] == 1.0)
     assert torch.isclose(sinusoid[1, 0], torch.sin(torch.tensor(250.0)))  # freq 0 = 1, scaled by 1000
@@ -274,3 +276,24 @@ def test_gradient_checkpointing_gives_same_gradients(
     assert len(plain) == len(checkpointed)
     for a, b in zip(plain, checkpointed, strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_bfloat16_dropped_conditions_have_no_nan(tiny_model: DiTModel, tiny_inputs: dict[str, torch.Tensor]) -> None:
+    # Mixed-precision training: the mask bias must stay finite in bfloat16 (finfo(float32).min would not).
+    model = tiny_model.to(torch.bfloat16)
+    x = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in tiny_inputs.items()}
+    x["phonemes_mask"] = torch.zeros_like(x["phonemes_mask"])
+    x["ref_latents_lengths"] = torch.zeros_like(x["ref_latents_lengths"])
+    with torch.no_grad():
+        v = model(**x)
+    assert v.dtype == torch.bfloat16
+    assert torch.isfinite(v).all()
+
+
+def test_autocast_matches_float32_roughly(tiny_model: DiTModel, tiny_inputs: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        reference = tiny_model(**tiny_inputs)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = tiny_model(**tiny_inputs)
+    assert torch.isfinite(mixed).all()
+    assert (mixed.float() - reference).abs().max() < 0.1 * reference.abs().max()
