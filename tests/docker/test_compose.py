@@ -28,7 +28,8 @@ STACKS = (DEVCHAIN_STACK, MAINNET_STACK)
 
 HTTP_SERVICES = ("tts", "tts-gpu", "tts-1", "tts-2", "tts-3")
 REPLICAS = ("tts-1", "tts-2", "tts-3")
-KEY_VAR = "SMALLTTS_PAYMENT__FACILITATOR_KEY"
+SERVICE_DOCKERFILES = ("service.Dockerfile", "service-gpu.Dockerfile")
+KEY_VAR = "SMALLTTS_PAYMENT__FACILITATOR_PRIVATE_KEY"
 EXPECTED_PROFILES: dict[Path, dict[str | None, set[str]]] = {
     DEVCHAIN_STACK: {
         None: {"anvil", "devchain-deploy", "fetch-model", "tts"},
@@ -195,6 +196,8 @@ def test_every_settling_container_has_its_own_key(stack: Path) -> None:
     assert set(settling) == set(HTTP_SERVICES)
     keys = [env[KEY_VAR] for env in settling.values()]
     assert len(set(keys)) == len(keys), keys
+    # Each also names itself in the ledger, stably (the default, the host name, changes with every container).
+    assert {name: env["SMALLTTS_PAYMENT__INSTANCE_ID"] for name, env in settling.items()} == {n: n for n in settling}
     for name, env in settling.items():
         assert env["SMALLTTS_PAYMENT__MODE"] in ("local", "${SMALLTTS_PAYMENT__MODE:-local}"), name
 
@@ -245,6 +248,110 @@ def test_mainnet_stack_has_no_dev_chain_and_no_default_secrets() -> None:
     )
 
 
+# --- the environment against the real settings ---------------------------------------------------------------
+
+
+def interpolate(value: str, host_env: dict[str, str]) -> str:
+    """Compose's ${VAR}, ${VAR:-default} and ${VAR:?error}, as the stacks use them."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, operator, word = match.group(1), match.group(2), match.group(3)
+        if host_env.get(name):
+            return host_env[name]
+        if operator == ":?":
+            raise KeyError(f"{name}: {word}")
+        return word or ""
+
+    return re.sub(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", substitute, value)
+
+
+def image_environment(dockerfile: str) -> dict[str, str]:
+    """The ENV defaults of a Dockerfile's final stage (KEY=value pairs)."""
+    text = (DOCKER / dockerfile).read_text(encoding="utf-8").split("\nFROM ")[-1]
+    pairs: dict[str, str] = {}
+    for block in re.findall(r"^ENV ((?:.*\\\n)*.*)$", text, re.M):
+        for key, value in re.findall(r"(\w+)=(\S+)", block.replace("\\\n", " ")):
+            pairs[key] = value
+    return pairs
+
+
+def container_settings(stack: Path, name: str, host_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The service Settings that container would build: image ENV, then the stack's environment."""
+    from service.settings import Settings
+
+    spec = load_services(stack)[name]
+    env = image_environment(Path(spec["build"]["dockerfile"]).name)
+    env.update({key: interpolate(value, host_env) for key, value in environment(spec).items()})
+    for key in [key for key in os.environ if key.startswith("SMALLTTS_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        if key.startswith("SMALLTTS_"):  # not PATH and the like: they would change this test process
+            monkeypatch.setenv(key, value)
+    return Settings()
+
+
+def test_every_smalltts_variable_names_a_real_setting() -> None:
+    # Settings ignore unknown variables, so a renamed field would silently fall back to its default.
+    from pydantic import BaseModel
+
+    from service.settings import Settings
+
+    def exists(model: type[BaseModel], path: list[str]) -> bool:
+        field = model.model_fields.get(path[0])
+        if field is None:
+            return False
+        if len(path) == 1:
+            return True
+        nested = field.annotation
+        return isinstance(nested, type) and issubclass(nested, BaseModel) and exists(nested, path[1:])
+
+    names = {key for stack in STACKS for spec in load_services(stack).values() for key in environment(spec)}
+    names |= {key for dockerfile in SERVICE_DOCKERFILES for key in image_environment(dockerfile)}
+    for name in sorted(names):
+        if name.startswith("SMALLTTS_"):
+            assert exists(Settings, name.removeprefix("SMALLTTS_").lower().split("__")), name
+
+
+@pytest.mark.parametrize("name", HTTP_SERVICES)
+def test_devchain_containers_build_valid_settings(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = container_settings(DEVCHAIN_STACK, name, {}, monkeypatch)
+    payment = settings.payment
+    assert (settings.host, settings.port, str(settings.model_dir)) == ("0.0.0.0", 8000, "/models")
+    assert (payment.mode, payment.network, payment.instance_id) == ("local", "devchain", name)
+    assert payment.asset == "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    assert payment.facilitator_private_key is not None
+    if name in REPLICAS:
+        assert payment.ledger_url == "postgresql://smalltts:smalltts@postgres:5432/smalltts"
+    else:
+        assert payment.ledger_url is None  # SQLite in the container's /data
+
+
+@pytest.mark.parametrize("name", HTTP_SERVICES)
+def test_mainnet_containers_build_valid_settings_from_the_operators_env(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "0x" + "ab" * 32
+    host_env = {
+        "SMALLTTS_PAYMENT__PAY_TO": "0x" + "12" * 20,
+        "SMALLTTS_PAYMENT__FACILITATOR_PRIVATE_KEY": key,
+        "SMALLTTS_TTS_GPU_FACILITATOR_PRIVATE_KEY": key,
+        **{f"SMALLTTS_TTS_{n}_FACILITATOR_PRIVATE_KEY": key for n in (1, 2, 3)},
+        "SMALLTTS_POSTGRES_PASSWORD": "secret",
+    }
+    payment = container_settings(MAINNET_STACK, name, host_env, monkeypatch).payment
+    assert (payment.mode, payment.network, payment.rpc_url) == ("local", "base", "https://mainnet.base.org")
+    assert payment.facilitator_private_key.get_secret_value() == key
+    assert payment.asset is None  # the network's USDC
+
+
+def test_mainnet_container_without_a_key_does_not_get_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    # An empty key must stop the service (it refuses invalid settings) rather than run without settling.
+    with pytest.raises(ValidationError, match="facilitator_private_key"):
+        container_settings(MAINNET_STACK, "tts-1", {"SMALLTTS_PAYMENT__PAY_TO": "0x" + "12" * 20}, monkeypatch)
+
+
 # --- the dev chain against the payment code -----------------------------------------------------------------
 
 
@@ -268,7 +375,7 @@ def test_devchain_constants_match_the_deploy_code() -> None:
     facilitator = Account.from_key(launch.FACILITATOR_KEY).address
     assert env[KEY_VAR] == launch.FACILITATOR_KEY
     # The token is the first contract the deployer creates on the fresh chain.
-    assert env["SMALLTTS_PAYMENT__TOKEN_ADDRESS"] == _create_address(facilitator, 0)
+    assert env["SMALLTTS_PAYMENT__ASSET"] == _create_address(facilitator, 0)
     assert env["SMALLTTS_PAYMENT__PAY_TO"] == Account.from_key(launch.PAY_TO_KEY).address
     # No settling container may use the payer's key or the pay_to key.
     keys = {environment(services[name])[KEY_VAR] for name in HTTP_SERVICES}
