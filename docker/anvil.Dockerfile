@@ -9,7 +9,7 @@
 # (eip155:84532), not from the RPC. The chain lives in memory: a restarted container is a fresh chain, and
 # compose re-runs the deploy step with it. Anvil's accounts are the well-known public test accounts.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm-slim
 ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 # --- stage 1: npm ci, then pick the binary of this platform (amd64 or arm64) -------------------------------

@@ -9,7 +9,7 @@
 # The host needs an NVIDIA driver for CUDA 13 and the NVIDIA Container Toolkit. Without a GPU the service
 # still starts, on the CPU execution provider (onnxruntime-gpu falls back), which is slow but correct.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm-slim
 ARG CUDA_IMAGE=nvidia/cuda:13.0.2-cudnn-runtime-ubuntu24.04
 
 # --- stage 1: the frontend (identical to service.Dockerfile) ------------------------------------------------

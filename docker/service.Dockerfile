@@ -7,7 +7,9 @@
 # Volumes: /models (model folder, read-only is fine), /data (voices, SQLite ledger, devchain.json).
 # Settings: any SMALLTTS_* variable (see service/settings.py); the ones below are this image's defaults.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 22 LTS builds the page (Vite 8 needs >= 20.19, frontend/package.json `engines`). Python 3.11 on
+# bookworm, like the development machines, so espeak-ng (1.51) phonemizes exactly as in the tests.
+ARG NODE_IMAGE=node:22-bookworm-slim
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # --- stage 1: the frontend (Vite + React) -> /src/frontend/dist ---------------------------------------------
