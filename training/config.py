@@ -300,7 +300,7 @@ def config_from_dict(cls: type[C], data: dict[str, Any]) -> C:
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         f = known[name]
-        sample = f.default_factory() if f.default_factory is not MISSING else f.default  # type: ignore[misc]
+        sample = f.default_factory() if f.default_factory is not MISSING else f.default
         if is_dataclass(sample) and isinstance(value, dict):
             kwargs[name] = config_from_dict(type(sample), value)
         elif isinstance(value, list):

@@ -73,7 +73,7 @@ class SpeechbrainEncoder:
 
     def __init__(self, device: str = "cpu") -> None:
         try:
-            from speechbrain.inference.speaker import EncoderClassifier  # type: ignore[import-not-found]
+            from speechbrain.inference.speaker import EncoderClassifier
 
             self._model: Any = EncoderClassifier.from_hparams(
                 source="speechbrain/spkrec-ecapa-voxceleb", run_opts={"device": device}
@@ -94,7 +94,8 @@ class SpeechbrainEncoder:
         with torch.inference_mode():
             emb = self._model.encode_batch(torch.from_numpy(wav)[None]).reshape(-1)
         emb = emb / emb.norm().clamp_min(1e-8)
-        return emb.cpu().numpy().astype(np.float32)
+        result: np.ndarray = emb.cpu().numpy().astype(np.float32)
+        return result
 
 
 def load_speaker_encoder(name: str, device: str = "cpu") -> SpeakerEncoder:

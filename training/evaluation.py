@@ -1,0 +1,153 @@
+"""`smalltts eval`: intelligibility and speaker similarity of an exported model on a held-out dataset.
+
+    smalltts eval --model models/mine --data data/heldout --asr runs/asr [--limit 50] [--json]
+
+For each held-out clip the model speaks the clip's transcript, for the clip's duration, in the voice of another
+clip of the same speaker (its latents are the reference). Then:
+
+- phoneme error rate (PER): our CTC ASR decodes the generated audio re-encoded by the codec, against the
+  clip's phoneme ids; the same ASR on the real latents gives the floor ("ground truth" row);
+- speaker similarity: cosine between the pretrained speaker encoder's embedding (resemblyzer) of the
+  generated audio and the reference clip's stored embedding; the target clip's own stored embedding gives
+  the ceiling (same speaker, different utterance).
+
+The dataset must be built with `--speaker-encoder resemblyzer` for the similarity columns.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    system: str
+    num_clips: int
+    per: float | None
+    speaker_similarity: float | None
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    model_dir: str
+    data_dir: str
+    rows: tuple[EvalRow, ...]
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_dir": self.model_dir,
+            "data_dir": self.data_dir,
+            "rows": [asdict(row) for row in self.rows],
+            "notes": list(self.notes),
+        }
+
+    def table(self) -> str:
+        header = f"{'system':<24} {'clips':>5} {'PER':>7} {'spk sim':>8}"
+        lines = [header, "-" * len(header)]
+        for row in self.rows:
+            per = f"{row.per:.3f}" if row.per is not None else "n/a"
+            sim = f"{row.speaker_similarity:.3f}" if row.speaker_similarity is not None else "n/a"
+            lines.append(f"{row.system:<24} {row.num_clips:>5} {per:>7} {sim:>8}")
+        return "\n".join(lines + [f"note: {note}" for note in self.notes]) + "\n"
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def evaluate(
+    model_dir: str | Path,
+    data_dir: str | Path,
+    *,
+    asr: str | Path | None,
+    limit: int = 50,
+    seed: int = 0,
+    speaker_encoder: str = "resemblyzer",
+) -> EvalReport:
+    import torch
+
+    from model.runtime.codec import CodecEncoder
+    from model.runtime.graph import OnnxGraph
+    from model.runtime.synthesizer import CODEC_ENCODER, SynthesisRequest, Synthesizer
+    from training.asr import greedy_decode, load_asr, phoneme_error_rate
+    from training.loader import ClipDataset, choose_reference
+    from training.speaker_encoder import SpeakerEncoderError, cosine_similarity, load_speaker_encoder
+
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    notes: list[str] = []
+    synthesizer = Synthesizer.load(model_dir)
+    if not synthesizer.trained:
+        notes.append("the model folder is marked untrained (random weights)")
+    codec_encoder = CodecEncoder(OnnxGraph(Path(model_dir) / CODEC_ENCODER), synthesizer.hop_samples)
+    dataset = ClipDataset.load(data_dir)
+    if dataset.latent_dim != synthesizer.latent_dim:
+        raise ValueError(f"dataset latents are {dataset.latent_dim}-dim; the model's are {synthesizer.latent_dim}")
+    asr_model = load_asr(asr) if asr is not None else None
+    if asr_model is None:
+        notes.append("no --asr checkpoint: PER not measured")
+    encoder = None
+    if dataset.has_speaker_embeddings:
+        try:
+            encoder = load_speaker_encoder(speaker_encoder)
+        except SpeakerEncoderError as exc:
+            notes.append(f"speaker similarity not measured: {exc}")
+    else:
+        notes.append("the dataset has no stored speaker embeddings (build with --speaker-encoder): similarity n/a")
+
+    rng = np.random.default_rng(seed)
+    indices = list(range(min(limit, len(dataset))))
+    hyps_gen, hyps_real, refs = [], [], []
+    sims_gen, sims_ceiling = [], []
+    for i in indices:
+        clip = dataset.clips[i]
+        ref_index = choose_reference(dataset, i, rng)
+        ref = dataset.clips[ref_index]
+        duration_s = clip.latents.shape[0] / synthesizer.frame_rate_hz
+        request = SynthesisRequest(
+            token_ids=tuple(int(x) for x in clip.phonemes),
+            ref_latents=ref.latents[: synthesizer.max_reference_frames],
+            duration_s=min(max(duration_s, synthesizer.limits.min_duration_s), synthesizer.limits.max_duration_s),
+            seed=seed + i,
+        )
+        (result,) = synthesizer.synthesize_batch([request])
+        refs.append([int(x) for x in clip.phonemes])
+        if asr_model is not None:
+            generated = codec_encoder.encode(result.audio)[None]  # (1 n c)
+            real = clip.latents[None]  # (1 n c)
+            with torch.no_grad():
+                for latents, hyps in ((generated, hyps_gen), (real, hyps_real)):
+                    x = torch.from_numpy(np.ascontiguousarray(latents, dtype=np.float32))
+                    log_probs, lengths = asr_model(x, torch.tensor([x.shape[1]]))
+                    hyps.extend(greedy_decode(log_probs, lengths))
+        if encoder is not None and ref.speaker_embedding is not None and clip.speaker_embedding is not None:
+            embedding = encoder.embed(result.audio, synthesizer.sample_rate_hz)
+            sims_gen.append(cosine_similarity(embedding, ref.speaker_embedding))
+            if ref_index != i:
+                sims_ceiling.append(cosine_similarity(clip.speaker_embedding, ref.speaker_embedding))
+
+    per_gen = phoneme_error_rate(hyps_gen, refs) if hyps_gen else None
+    per_real = phoneme_error_rate(hyps_real, refs) if hyps_real else None
+    rows = (
+        EvalRow("generated", len(indices), per_gen, _mean(sims_gen)),
+        EvalRow("ground truth (ceiling)", len(indices), per_real, _mean(sims_ceiling)),
+    )
+    for row in rows:
+        for value in (row.per, row.speaker_similarity):
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"evaluation produced a non-finite value for {row.system}")
+    return EvalReport(model_dir=str(model_dir), data_dir=str(data_dir), rows=rows, notes=tuple(notes))
+
+
+def write_report(report: EvalReport, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return path
