@@ -30,7 +30,7 @@ from model.runtime.assets import resolve_model_dir
 from model.runtime.audio import decode_reference
 from model.runtime.graph import CPU_PROVIDER, CUDA_PROVIDER
 from model.runtime.synthesizer import Synthesizer
-from service.api import health, meta, speech, synthesize, voices
+from service.api import devchain, health, meta, speech, synthesize, voices
 from service.batching.pool import WorkerPool
 from service.batching.scheduler import BatchingConfig
 from service.deps import ServiceState
@@ -73,6 +73,9 @@ def create_app(settings: Settings | None = None, *, synthesizers: Sequence[Synth
     install_error_handlers(app)
     for router in (synthesize.router, speech.router, voices.router, health.router, meta.router):
         app.include_router(router)
+    devchain_router = devchain.build_devchain_router(settings.payment)
+    if devchain_router is not None:  # only on the local dev chain: it hands out the dev payer's test key
+        app.include_router(devchain_router)
     upload_limit = (settings.max_body_bytes, "audio")
     app.add_middleware(
         BodyLimitMiddleware,

@@ -1,0 +1,53 @@
+"""GET /v1/devchain: the local dev chain's facts, including the funded dev payer's key, for the web page.
+
+The route exists only when the service takes payment on the `devchain` network (the anvil chain that
+`smalltts run` starts); on Base or Base Sepolia it is never registered, so no key can leak there. The key is
+anvil's public test account 1 (printed by every anvil), funded by the launcher with test USDC: it lets the
+page pay in a bare browser with no wallet extension. It is worthless anywhere but on that local chain.
+"""
+
+from __future__ import annotations
+
+from eth_account import Account
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from service.payment.devchain.launch import PAYER_KEY
+from service.payment.networks import NETWORKS
+from service.payment.settings import PaymentSettings
+
+
+class DevChainResponse(BaseModel):
+    rpc_url: str = Field(description="JSON-RPC URL of the local anvil chain (allows CORS).")
+    chain_id: int
+    network: str = Field(description="CAIP-2 network id the payments are signed for.")
+    token_address: str = Field(description="The test USDC token (6 decimals, EIP-712 name 'USDC', version '2').")
+    pay_to: str
+    payer_address: str = Field(description="The funded dev payer.")
+    payer_key: str = Field(description="The dev payer's private key: anvil's public test account 1.")
+
+
+def build_devchain_router(payment: PaymentSettings) -> APIRouter | None:
+    """The router for GET /v1/devchain, or None unless payments run on a configured dev chain."""
+    if payment.mode == "off" or payment.network != "devchain":
+        return None
+    if payment.rpc_url is None or payment.asset is None or payment.pay_to is None:
+        return None  # the payment layer refuses this configuration itself; nothing to describe
+    network = NETWORKS["devchain"]
+    facts = DevChainResponse(
+        rpc_url=payment.rpc_url,
+        chain_id=network.chain_id,
+        network=network.caip2,
+        token_address=payment.asset,
+        pay_to=payment.pay_to,
+        payer_address=Account.from_key(PAYER_KEY).address,
+        payer_key=PAYER_KEY,
+    )
+    router = APIRouter(tags=["devchain"])
+
+    @router.get("/v1/devchain", operation_id="devchain-get_devchain", summary="Dev chain facts and dev payer")
+    async def get_devchain() -> DevChainResponse:
+        """The local chain, its test token and the funded dev payer (dev chain only)."""
+        return facts
+
+    return router
