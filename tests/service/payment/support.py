@@ -35,8 +35,8 @@ from x402.mechanisms.evm.signers import EthAccountSigner
 from service.payment.devchain.anvil import free_port
 from service.payment.devchain.launch import DevChain
 from service.payment.devchain.token import balance_of, mint
-from service.payment.ledger import LedgerEntry
 from service.payment.layer import PaymentLayer
+from service.payment.ledger import LedgerEntry
 from service.payment.settings import PaymentSettings
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -126,7 +126,7 @@ def live_service(app: FastAPI, startup_timeout_s: float = 60.0) -> Iterator[Live
     def run() -> None:
         try:
             server.run()
-        except BaseException as exc:  # noqa: BLE001 - reported to the test below, not swallowed
+        except BaseException as exc:  # reported to the waiting test below, not swallowed
             failure.append(exc)
 
     thread = threading.Thread(target=run, name="live-service", daemon=True)
