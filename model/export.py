@@ -162,7 +162,9 @@ def _dynamic_shapes(input_names: Sequence[str], axes: dict[str, dict[int, str]])
         if spec is None:
             shapes.append(None)
             continue
-        shapes.append({axis: dims.setdefault(label, torch.export.Dim.DYNAMIC) for axis, label in spec.items()})
+        # Named dims: one object per label, so axes with the same label are declared equal (B everywhere, S of
+        # x_t and rope ...), and the ONNX graph shows the label.
+        shapes.append({axis: dims.setdefault(label, torch.export.Dim(label)) for axis, label in spec.items()})
     return tuple(shapes)
 
 
