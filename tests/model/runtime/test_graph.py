@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.runtime.graph import CPU_PROVIDER, OnnxFileError, OnnxGraph, choose_providers, inspect_onnx_file
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402 - after the importorskip
+
+
+def _affine_graph(path: Path, *, batch: int | str = "b", external: bool = False) -> Path:
+    """y = x @ W + B with an int64 input `k` added as float: (batch, 5, 64) -> (batch, 5, 8)."""
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.standard_normal((64, 8)).astype(np.float32), "W")
+    bias = numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "B")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 5, 64])
+    k = helper.make_tensor_value_info("k", TensorProto.INT64, [batch])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 5, 8])
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["h"]),
+        helper.make_node("Add", ["h", "B"], ["hb"]),
+        helper.make_node("Cast", ["k"], ["kf"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["kf", "axes"], ["k3"]),
+        helper.make_node("Add", ["hb", "k3"], ["y"]),
+    ]
+    axes = numpy_helper.from_array(np.array([1, 2], dtype=np.int64), "axes")
+    graph = helper.make_graph(nodes, "affine", [x, k], [y], [weight, bias, axes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    if external:
+        onnx.save(model, path, save_as_external_data=True, location=f"{path.name}.data", size_threshold=100)
+    else:
+        onnx.save(model, path)
+    return path
+
+
+def test_inputs_are_bound_by_position_and_cast(tmp_path: Path) -> None:
+    graph = OnnxGraph(_affine_graph(tmp_path / "a.onnx"), providers=[CPU_PROVIDER])
+    x = np.random.default_rng(1).standard_normal((3, 5, 64))  # float64 and int32 on purpose
+    k = np.array([0, 1, 2], dtype=np.int32)
+    (y,) = graph.run(x, k)
+    weight = numpy_helper.to_array(onnx.load(tmp_path / "a.onnx").graph.initializer[0])
+    bias = numpy_helper.to_array(onnx.load(tmp_path / "a.onnx").graph.initializer[1])
+    expected = x.astype(np.float32) @ weight + bias + k[:, None, None]
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="takes 2 inputs"):
+        graph.run(x)
+
+
+def test_accepts_batch_reads_the_batch_axis(tmp_path: Path) -> None:
+    dynamic = OnnxGraph(_affine_graph(tmp_path / "dynamic.onnx"), providers=[CPU_PROVIDER])
+    fixed = OnnxGraph(_affine_graph(tmp_path / "fixed.onnx", batch=1), providers=[CPU_PROVIDER])
+    assert dynamic.accepts_batch
+    assert not fixed.accepts_batch
+    # An input declared without a batch axis does not count.
+    assert OnnxGraph(tmp_path / "fixed.onnx", providers=[CPU_PROVIDER], batch_axes=[None, None]).accepts_batch
+    assert fixed.fixed_dim(0, 2) == 64 and dynamic.fixed_dim(0, 0) is None
+
+
+def test_parameter_count_comes_from_the_initializers(tmp_path: Path) -> None:
+    inline = _affine_graph(tmp_path / "inline.onnx")
+    external = _affine_graph(tmp_path / "external.onnx", external=True)
+    expected = 64 * 8 + 8 + 2
+    assert OnnxGraph(inline, providers=[CPU_PROVIDER]).num_parameters == expected
+    info = inspect_onnx_file(external)
+    assert info.num_parameters == expected
+    assert info.external_data == {"external.onnx.data": (tmp_path / "external.onnx.data").stat().st_size}
+    assert OnnxGraph(external, providers=[CPU_PROVIDER]).run(np.zeros((1, 5, 64)), np.zeros(1))[0].shape == (1, 5, 8)
+
+
+def test_a_truncated_file_is_detected(tmp_path: Path) -> None:
+    path = _affine_graph(tmp_path / "a.onnx")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 100])
+    with pytest.raises(OnnxFileError, match="truncated"):
+        inspect_onnx_file(path)
+    path.write_bytes(b"")
+    with pytest.raises(OnnxFileError, match="empty"):
+        inspect_onnx_file(path)
+    path.write_bytes(b"\x08\x07")  # a valid protobuf with no graph in it
+    with pytest.raises(OnnxFileError, match="no graph"):
+        inspect_onnx_file(path)
+
+
+def test_a_sidecar_is_read_when_present(tmp_path: Path) -> None:
+    from model.config import preset_config, write_sidecar
+
+    path = _affine_graph(tmp_path / "a.onnx")
+    assert OnnxGraph(path, providers=[CPU_PROVIDER]).sidecar is None
+    write_sidecar(path, preset_config("tiny"), trained=False)
+    sidecar = OnnxGraph(path, providers=[CPU_PROVIDER]).sidecar
+    assert sidecar is not None and sidecar["model"]["preset"] == "tiny" and sidecar["trained"] is False
+
+
+def test_providers_default_to_cpu_without_cuda() -> None:
+    import onnxruntime as ort
+
+    chosen = choose_providers()
+    assert chosen[-1] == CPU_PROVIDER
+    assert ("CUDAExecutionProvider" in chosen) == ("CUDAExecutionProvider" in ort.get_available_providers())
+    assert choose_providers(["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+
+
+def test_a_missing_graph_is_a_file_not_found_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="not found"):
+        OnnxGraph(tmp_path / "missing.onnx")
