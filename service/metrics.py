@@ -88,5 +88,8 @@ class ServiceMetrics:
     def on_expired(self, count: int) -> None:
         self.rejected.labels(reason="expired").inc(count)
 
+    def on_rejected(self, reason: str) -> None:
+        self.rejected.labels(reason=reason).inc()
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

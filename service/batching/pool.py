@@ -133,6 +133,8 @@ class WorkerPool:
         self.stats.requests_submitted += 1
         if not self.queue.try_put(request):
             self.stats.requests_rejected += 1
+            if self.observer is not None:
+                self.observer.on_rejected("queue_full")
             raise QueueFullError(
                 f"the request queue is full (max_queue_size={self.config.max_queue_size}); retry later",
                 retry_after_s=self.retry_after_s(),
@@ -145,6 +147,8 @@ class WorkerPool:
             if not request.future.done():
                 request.future.cancel()
         if not done:
+            if self.observer is not None:
+                self.observer.on_rejected("timeout")
             raise RequestTimeoutError(
                 f"not finished within request_timeout_s={self.config.request_timeout_s:g} s; the server is busy"
             )

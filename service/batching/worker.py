@@ -36,6 +36,8 @@ class PoolObserver(Protocol):
 
     def on_expired(self, count: int) -> None: ...
 
+    def on_rejected(self, reason: str) -> None: ...
+
 
 @dataclass
 class PoolStats:
