@@ -200,6 +200,10 @@ def _is_offline() -> bool:
     return flag.strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
+def _uses_proxy() -> bool:
+    return any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"))
+
+
 def _endpoint_reachable(endpoint: str, timeout_s: float) -> str | None:
     """None when a TCP connection to the endpoint opens within timeout_s, else the reason it did not.
 
@@ -274,7 +278,8 @@ def fetch_assets(
             f"({'; '.join(problems)})"
         )
     endpoint_url = endpoint or constants.ENDPOINT
-    unreachable = _endpoint_reachable(endpoint_url, connect_timeout_s)
+    # Behind a proxy a direct connection proves nothing; huggingface_hub goes through the proxy itself.
+    unreachable = None if _uses_proxy() else _endpoint_reachable(endpoint_url, connect_timeout_s)
     if unreachable is not None:
         if not problems:
             logger.warning(

@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--durations", default="2,5,10", help="seconds of audio per request (default 2,5,10)")
     parser.add_argument("--batches", default="1,2,4,8", help="batch sizes (default 1,2,4,8)")
     parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=1, help="keep the fastest of N runs (default 1)")
+    parser.add_argument("--repeats", type=int, default=2, help="keep the fastest of N runs (default 2)")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: its default)")
     parser.add_argument("--out", type=Path, default=Path("bench/runtime.json"), metavar="FILE")
     parser.set_defaults(handler=run)
@@ -100,6 +100,8 @@ def describe_machine(threads: int) -> dict[str, Any]:
         "python": platform.python_version(),
         "onnxruntime": ort.__version__,
         "intra_op_threads": threads or "default",
+        # Other work on the machine slows every stage; the load says how quiet it was.
+        "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -118,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     out.write(
         f"machine: {machine['cpu']}, {machine['usable_cores']} usable cores "
         f"({machine['physical_cores']} physical), onnxruntime {machine['onnxruntime']} "
-        f"{', '.join(summary['providers'])}, intra-op threads {machine['intra_op_threads']}\n"
+        f"{', '.join(summary['providers'])}, intra-op threads {machine['intra_op_threads']}, "
+        f"load average {machine['load_average_1m']}\n"
         f"model: {summary['model_id']} (preset {summary['preset']}, {summary['num_parameters']:,} parameters, "
         f"{'trained' if summary['trained'] else 'random weights'}), batch > 1: {summary['accepts_batch']}\n"
         f"requests: {REFERENCE_S:g} s reference (a new voice each), {TOKENS_PER_S} tokens per second of audio, "
@@ -147,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
                 rows.append(row)
                 out.write(_format_row(row))
                 out.flush()
+    machine["load_average_1m_at_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     out.write(f"\n{len(rows)} measurements in {time.perf_counter() - started:.0f} s\n")
     report = {
         "machine": machine,
