@@ -319,6 +319,9 @@ def test_devchain_containers_build_valid_settings(name: str, monkeypatch: pytest
     assert (settings.host, settings.port, str(settings.model_dir)) == ("0.0.0.0", 8000, "/models")
     assert (payment.mode, payment.network, payment.instance_id) == ("local", "devchain", name)
     assert payment.asset == "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    # One RPC name for the service (compose alias) and the page (GET /v1/devchain; *.localhost is loopback).
+    assert payment.rpc_url == "http://anvil.localhost:8545"
+    assert "anvil.localhost" in load_services(DEVCHAIN_STACK)["anvil"]["networks"]["default"]["aliases"]
     assert payment.facilitator_private_key is not None
     if name in REPLICAS:
         assert payment.ledger_url == "postgresql://smalltts:smalltts@postgres:5432/smalltts"
