@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,14 +10,13 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-import uvicorn
 from openai import OpenAI
 
 from model.runtime.synthesizer import Synthesizer
 from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import ServeFactory
-from tests.service.support import form
+from tests.service.support import form, live_server
 
 pytestmark = pytest.mark.anyio
 
@@ -98,33 +94,17 @@ async def test_openai_voice_names_mean_the_builtin_voice(serve: ServeFactory) ->
 
 
 @pytest.fixture
-def live_server(tmp_path: Path, tiny_model_dir: Path, synthesizer: Synthesizer) -> Iterator[str]:
-    """The app under a real uvicorn on a loopback port, in a thread; yields its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    settings = Settings(model_dir=tiny_model_dir, data_dir=tmp_path / "data", builtin_voice=False, port=port)
-    app = create_app(settings, synthesizers=[synthesizer])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+def live_url(tmp_path: Path, tiny_model_dir: Path, synthesizer: Synthesizer) -> Iterator[str]:
+    settings = Settings(model_dir=tiny_model_dir, data_dir=tmp_path / "data", builtin_voice=False)
+    with live_server(create_app(settings, synthesizers=[synthesizer])) as url:
+        yield url
 
 
-def test_official_openai_client_against_the_live_app(live_server: str, reference_wav: bytes) -> None:
+def test_official_openai_client_against_the_live_app(live_url: str, reference_wav: bytes) -> None:
     voice = httpx.post(
-        f"{live_server}/v1/voices", files={"audio": ("ref.wav", reference_wav, "audio/wav")}, timeout=60
+        f"{live_url}/v1/voices", files={"audio": ("ref.wav", reference_wav, "audio/wav")}, timeout=60
     ).json()["id"]
-    client = OpenAI(base_url=f"{live_server}/v1", api_key="not-needed", max_retries=0, timeout=60)
+    client = OpenAI(base_url=f"{live_url}/v1", api_key="not-needed", max_retries=0, timeout=60)
     response = client.audio.speech.create(
         model="smalltts",
         voice=voice,
