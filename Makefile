@@ -13,12 +13,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 # Debian packages: espeak-ng for the phonemizer and speech data, sox for audio tools, postgresql for the
-# payment-ledger tests (they start their own throwaway server).
-APT_PACKAGES := espeak-ng libespeak-ng1 sox libsox-fmt-all postgresql
+# payment-ledger tests (they start their own throwaway server), chromium for the frontend's browser test.
+APT_PACKAGES := espeak-ng libespeak-ng1 sox libsox-fmt-all postgresql chromium chromium-driver
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: help install system-deps run test lint typecheck bench clean
+.PHONY: help install system-deps run test lint typecheck bench clean frontend
 
 help:
 	@echo "make run     install what is missing, then start smalltts"
@@ -28,7 +28,13 @@ help:
 # npm dev-chain tools at the repo root (anvil, solc); reinstalled when package-lock.json changes.
 NODE_STAMP := node_modules/.installed
 
-install: system-deps $(STAMP) $(NODE_STAMP)
+# The frontend's own npm packages (Vite, React, wagmi, x402, vitest, playwright-core), kept apart from the
+# root's dev-chain tools; reinstalled when frontend/package-lock.json changes.
+FRONTEND_STAMP := frontend/node_modules/.installed
+FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/package.json \
+	frontend/vite.config.ts frontend/tsconfig.json frontend/tsconfig.app.json frontend/tsconfig.node.json
+
+install: system-deps $(STAMP) $(NODE_STAMP) $(FRONTEND_STAMP)
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -53,7 +59,18 @@ $(NODE_STAMP): package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $(NODE_STAMP)
 
-run: install
+$(FRONTEND_STAMP): frontend/package-lock.json
+	@echo "smalltts: installing the frontend's npm packages"
+	@cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(FRONTEND_STAMP)
+
+# The built page that `smalltts run` serves at /; rebuilt only when a frontend source changed.
+frontend: $(FRONTEND_STAMP) frontend/dist/index.html
+
+frontend/dist/index.html: $(FRONTEND_STAMP) $(FRONTEND_SOURCES)
+	@cd frontend && npm run build --silent
+
+run: install frontend
 	@$(PY) -m service.cli run --host $(HOST) --port $(PORT)
 
 test: install docker-check

@@ -1,0 +1,50 @@
+// The dev chain's facts, from GET /v1/devchain. That route exists only while `smalltts run` serves its own
+// local anvil chain, so it is not in the production OpenAPI schema and is read here with a runtime check;
+// a 404 means "not a dev chain" and the page offers only real wallets.
+import { useQuery } from "@tanstack/react-query";
+import { API_BASE_URL } from "./client";
+
+export interface DevchainInfo {
+  rpc_url: string;
+  chain_id: number;
+  network: string;
+  token_address: string;
+  pay_to: string;
+  payer_address: string;
+  /** anvil's public test key of the funded dev payer: worthless anywhere but on the local chain. */
+  payer_key: string;
+}
+
+const HEX_ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const HEX_KEY = /^0x[0-9a-fA-F]{64}$/;
+
+export function parseDevchainInfo(body: unknown): DevchainInfo {
+  const value = body as Partial<Record<keyof DevchainInfo, unknown>>;
+  const ok =
+    typeof value === "object" &&
+    value !== null &&
+    typeof value.rpc_url === "string" &&
+    typeof value.chain_id === "number" &&
+    typeof value.network === "string" &&
+    typeof value.token_address === "string" &&
+    HEX_ADDRESS.test(value.token_address) &&
+    typeof value.pay_to === "string" &&
+    typeof value.payer_address === "string" &&
+    HEX_ADDRESS.test(value.payer_address) &&
+    typeof value.payer_key === "string" &&
+    HEX_KEY.test(value.payer_key);
+  if (!ok) throw new Error("GET /v1/devchain answered with an unexpected shape");
+  return value as DevchainInfo;
+}
+
+/** The dev chain's facts, or null when the service runs on a real network. */
+export async function fetchDevchain(fetchFn: typeof fetch = fetch): Promise<DevchainInfo | null> {
+  const response = await fetchFn(`${API_BASE_URL}/v1/devchain`, { headers: { Accept: "application/json" } });
+  if (response.status === 404) return null;
+  if (!response.ok) throw new Error(`GET /v1/devchain answered HTTP ${response.status}`);
+  return parseDevchainInfo(await response.json());
+}
+
+export function useDevchain() {
+  return useQuery({ queryKey: ["devchain"], queryFn: () => fetchDevchain(), staleTime: Infinity, retry: 1 });
+}

@@ -1,0 +1,199 @@
+// @ts-check
+// End-to-end: Debian's Chromium (headless, through playwright-core) against the real service on a real
+// anvil dev chain. Run by tests/frontend/test_frontend.py, which starts the chain and the service:
+//
+//   SMALLTTS_E2E_URL=http://127.0.0.1:8000 SMALLTTS_E2E_REFERENCE=ref.wav node tests/e2e/paid-flow.mjs
+//
+// Case 1 pays with the page's dev wallet and checks the audio, the receipt and the on-chain balance.
+// Case 2 connects an unfunded injected (EIP-6963) wallet and checks that the payment is refused in plain
+// words and no audio appears. Screenshots go to SMALLTTS_E2E_ARTIFACTS (default test-artifacts/).
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { createPublicClient, erc20Abi, http } from "viem";
+import { generatePrivateKey } from "viem/accounts";
+import { installInjectedWallet } from "./injectedWallet.mjs";
+
+const baseUrl = required("SMALLTTS_E2E_URL");
+const referencePath = required("SMALLTTS_E2E_REFERENCE");
+const artifacts = path.resolve(process.env.SMALLTTS_E2E_ARTIFACTS ?? "test-artifacts");
+const executablePath = process.env.SMALLTTS_E2E_CHROMIUM ?? "/usr/bin/chromium";
+const DURATION_S = 2;
+// frames = ceil(2 s x 7.5 frames/s) = 15; 15 frames x 3200 samples / 24 kHz = 2.0 s exactly.
+const EXPECTED_AUDIO_S = (Math.ceil(DURATION_S * 7.5) * 3200) / 24000;
+const CHROMIUM_FLAGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  // The page only plays audio; no sound card is needed or wanted on a CI machine.
+  "--mute-audio",
+];
+
+/** @param {string} name */
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is required`);
+  return value;
+}
+
+/** @returns {Promise<{ rpc_url: string, token_address: `0x${string}`, payer_address: `0x${string}`, chain_id: number }>} */
+async function devchainFacts() {
+  const response = await fetch(`${baseUrl}/v1/devchain`);
+  assert.equal(response.status, 200, "the service must run on the dev chain");
+  return response.json();
+}
+
+/** @param {number} durationS @returns {Promise<bigint>} */
+async function quoteAtomic(durationS) {
+  const response = await fetch(`${baseUrl}/v1/price?duration=${durationS}`);
+  assert.equal(response.status, 200);
+  const quote = /** @type {{ amount_atomic: string }} */ (await response.json());
+  return BigInt(quote.amount_atomic);
+}
+
+/**
+ * A fresh headless Chromium with an empty profile; console errors and page errors are collected.
+ * @param {(context: import("playwright-core").BrowserContext) => Promise<void>} [prepare]
+ */
+async function openPage(prepare) {
+  const profile = await mkdtemp(path.join(tmpdir(), "smalltts-e2e-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: { width: 1100, height: 900 },
+  });
+  if (prepare) await prepare(context);
+  const page = context.pages()[0] ?? (await context.newPage());
+  /** @type {string[]} */
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() !== "error") return;
+    // The unpaid first request is answered 402 by design (it carries the price); Chromium logs every
+    // non-2xx fetch as a console error, so exactly that line is expected. Anything else is a failure.
+    if (/status of 402 \(Payment Required\)/.test(message.text())) return;
+    problems.push(`console error: ${message.text()}`);
+  });
+  const close = async () => {
+    await context.close();
+    await rm(profile, { recursive: true, force: true });
+  };
+  return { page, problems, close };
+}
+
+/** @param {import("playwright-core").Page} page */
+async function fillRequest(page) {
+  await page.getByRole("heading", { name: "Make speech" }).waitFor();
+  await page.getByLabel("Reference audio file").setInputFiles(referencePath);
+  await page.getByLabel("Reference voice playback").waitFor();
+  const text = page.getByLabel("Text to speak");
+  await text.fill("Hello from the browser test. ");
+  await text.press("End");
+  await page.getByRole("button", { name: "[laughter]" }).click();
+  assert.match(await text.inputValue(), /\[laughter\]/);
+  await page.getByLabel("Manual").check();
+  await page.getByLabel("Length in seconds").fill(String(DURATION_S));
+  await page.getByTestId("price").filter({ hasText: `for ${DURATION_S.toFixed(2)} s` }).waitFor();
+}
+
+async function paysWithTheDevWallet() {
+  const facts = await devchainFacts();
+  const chain = createPublicClient({ transport: http(facts.rpc_url) });
+  /** @param {`0x${string}`} owner */
+  const balanceOf = (owner) =>
+    chain.readContract({ address: facts.token_address, abi: erc20Abi, functionName: "balanceOf", args: [owner] });
+  const price = await quoteAtomic(DURATION_S);
+  const before = await balanceOf(facts.payer_address);
+
+  const { page, problems, close } = await openPage();
+  try {
+    await page.goto(baseUrl);
+    await page.getByRole("button", { name: "Use dev wallet" }).click();
+    await page.getByTestId("payer-address").waitFor();
+    await fillRequest(page);
+    const pay = page.getByRole("button", { name: /^Pay .* and synthesize$/ });
+    assert.match(await pay.innerText(), new RegExp(`Pay ${formatUsdc(price)}`));
+    await pay.click();
+
+    const audio = page.getByTestId("result-audio");
+    await audio.waitFor({ timeout: 30_000 });
+    const played = await audio.evaluate(async (element) => {
+      const player = /** @type {HTMLAudioElement} */ (element);
+      if (player.readyState < 1) {
+        await new Promise((resolve, reject) => {
+          player.addEventListener("loadedmetadata", resolve, { once: true });
+          player.addEventListener("error", () => reject(new Error("the audio did not load")), { once: true });
+        });
+      }
+      return { src: player.currentSrc, duration: player.duration, canPlay: player.canPlayType("audio/wav") };
+    });
+    assert.match(played.src, /^blob:/);
+    assert.notEqual(played.canPlay, "");
+    assert.ok(
+      Math.abs(played.duration - EXPECTED_AUDIO_S) < 0.01,
+      `audio lasts ${played.duration} s, expected ${EXPECTED_AUDIO_S} s`,
+    );
+
+    const tx = (await page.getByTestId("tx-hash").innerText()).trim();
+    assert.match(tx, /^0x[0-9a-f]{64}$/);
+    const receipt = await chain.getTransactionReceipt({ hash: /** @type {`0x${string}`} */ (tx) });
+    assert.equal(receipt.status, "success");
+    const after = await balanceOf(facts.payer_address);
+    assert.equal(before - after, price, `the payer paid ${before - after}, the quote was ${price}`);
+    const download = page.getByRole("link", { name: /^Download / });
+    assert.match((await download.getAttribute("download")) ?? "", /\.wav$/);
+
+    await page.screenshot({ path: path.join(artifacts, "paid-flow.png"), fullPage: true });
+    assert.deepEqual(problems, []);
+    console.log(`dev wallet: paid ${price} atomic units in ${tx}, audio ${played.duration} s`);
+  } finally {
+    await close();
+  }
+}
+
+async function unfundedWalletIsRefused() {
+  const facts = await devchainFacts();
+  const { page, problems, close } = await openPage(async (context) => {
+    await installInjectedWallet(context, {
+      privateKey: generatePrivateKey(),
+      chainId: facts.chain_id,
+      rpcUrl: facts.rpc_url,
+      name: "E2E Wallet",
+    });
+  });
+  try {
+    await page.goto(baseUrl);
+    await page.getByRole("button", { name: "Connect E2E Wallet" }).click();
+    await page.getByTestId("payer-address").waitFor();
+    await page.getByTestId("balance").filter({ hasText: "0.00 USDC" }).waitFor();
+    await fillRequest(page);
+    await page.getByRole("button", { name: /^Pay .* and synthesize$/ }).click();
+    const error = page.getByTestId("error");
+    await error.waitFor({ timeout: 30_000 });
+    assert.match(await error.innerText(), /does not hold enough USDC/);
+    assert.equal(await page.getByTestId("result-audio").count(), 0);
+    await page.screenshot({ path: path.join(artifacts, "unfunded-wallet.png"), fullPage: true });
+    assert.deepEqual(problems, []);
+    console.log("unfunded wallet: refused with the insufficient-funds message, no audio");
+  } finally {
+    await close();
+  }
+}
+
+/** @param {bigint} atomic */
+function formatUsdc(atomic) {
+  const whole = atomic / 1_000_000n;
+  const fraction = (atomic % 1_000_000n).toString().padStart(6, "0").replace(/0+$/, "").padEnd(2, "0");
+  return `${whole}.${fraction} USDC`.replace(".", "\\.");
+}
+
+await mkdir(artifacts, { recursive: true });
+await paysWithTheDevWallet();
+await unfundedWalletIsRefused();
