@@ -1,9 +1,10 @@
-# smalltts training image: CUDA torch 2.13.0 + the `train` extra (onnx, onnxscript, einops, accelerate), plus the
-# CPU onnxruntime for the export parity checks. Build from the repository root:
+# smalltts training image: CUDA torch 2.13.0 + the `train` extra (onnx, onnxscript, einops, accelerate,
+# resemblyzer, ...), plus the CPU onnxruntime for the export parity checks. Build from the repository root:
 #
 #   docker build -f docker/train.Dockerfile -t smalltts:train .
 #   docker run --rm --gpus all -v "$PWD/data:/data" -v "$PWD/runs:/runs" smalltts:train \
-#       training.train_teacher --help
+#       train teacher --data /data/train --out /runs/teacher --preset small
+#   several GPUs: --entrypoint accelerate smalltts:train launch --multi_gpu -m service.cli train teacher ...
 #
 # Why a plain python base and not nvidia/cuda: the torch wheels on PyPI for Linux x86_64 are CUDA builds that
 # bring their own CUDA runtime, cuBLAS, cuDNN and NCCL as nvidia-* wheels (the ~2.8 GB uv also resolves, see
@@ -13,6 +14,23 @@
 # at a local CPU wheel folder; inside this image pip sees plain PyPI.)
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# --- stage 1: the virtual environment, built with a compiler that stays behind ------------------------------
+FROM ${PYTHON_IMAGE} AS venv
+# gcc for the one train dependency published only as source: webrtcvad, which resemblyzer requires.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+# torch first and pinned, as in the Makefile: accelerate and friends must find it already installed.
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install torch==2.13.0
+COPY pyproject.toml docker/list_requirements.py /tmp/build/
+RUN python /tmp/build/list_requirements.py /tmp/build/pyproject.toml train serve > /tmp/build/requirements.txt \
+    && /opt/venv/bin/pip install -r /tmp/build/requirements.txt
+
+# --- stage 2: the training image ------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
 
 # espeak-ng (phonemes and synthetic speech data) and sox (audio conversion): the Makefile's APT_PACKAGES.
@@ -32,16 +50,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
+# Same base image, same interpreter path: the venv's links stay valid.
+COPY --from=venv /opt/venv /opt/venv
 WORKDIR /app
-# torch first and pinned, as in the Makefile: accelerate and friends must find it already installed.
-RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install torch==2.13.0
-COPY pyproject.toml docker/list_requirements.py ./
-RUN python list_requirements.py pyproject.toml train serve > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt list_requirements.py
-
-COPY README.md ./
+COPY pyproject.toml README.md ./
 COPY model/ model/
 COPY service/ service/
 COPY training/ training/
@@ -55,6 +67,6 @@ VOLUME ["/data", "/runs"]
 # A batch job, not a server: nothing to probe.
 HEALTHCHECK NONE
 
-# `docker run smalltts:train <module> [args]` runs `python -m <module> [args]`, e.g. training.train_distill.
-ENTRYPOINT ["python", "-m"]
-CMD ["training.train_teacher", "--help"]
+# `docker run smalltts:train <command> ...` runs `smalltts <command> ...`: dataset, train, eval, export.
+ENTRYPOINT ["smalltts"]
+CMD ["train", "--help"]
