@@ -343,10 +343,10 @@ class GuardedFacilitator:
         try:
             with anyio.fail_after(self._verify_timeout_s):
                 result = await self._inner.verify(payload, requirements)
-        except UNAVAILABLE_ERRORS as exc:
-            attempt.note_unavailable(f"payment verification failed: {type(exc).__name__}: {exc}")
         except TimeoutError:
             attempt.note_unavailable(f"payment verification did not finish within {self._verify_timeout_s} s")
+        except UNAVAILABLE_ERRORS as exc:
+            attempt.note_unavailable(f"payment verification failed: {type(exc).__name__}: {exc}")
         finally:
             # Whatever ended verification (including an exception we do not map), an unverified
             # reservation must not keep the key.
@@ -392,10 +392,10 @@ class GuardedFacilitator:
         try:
             with anyio.fail_after(self._settle_timeout_s):
                 result = await self._inner.settle(payload, requirements)
-        except UNAVAILABLE_ERRORS as exc:
-            attempt.note_unavailable(f"payment settlement failed: {type(exc).__name__}: {exc}")
         except TimeoutError:
             attempt.note_unavailable(f"payment settlement did not finish within {self._settle_timeout_s} s")
+        except UNAVAILABLE_ERRORS as exc:
+            attempt.note_unavailable(f"payment settlement failed: {type(exc).__name__}: {exc}")
         await self._record_settlement(payer, nonce, result, attempt)
         if result is None:
             return _settle_failure(ERR_PAYMENT_UNAVAILABLE, requirements, payer)
@@ -430,6 +430,7 @@ class GuardedFacilitator:
         if attempt.reserved is None or attempt.settle_started:
             return
         payer, nonce = attempt.reserved
+        attempt.reserved = None
         with anyio.CancelScope(shield=True):  # also runs when the client went away mid-request
             try:
                 await run_in_thread(

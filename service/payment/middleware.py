@@ -157,15 +157,13 @@ class PaymentEdge:
             await refusal(scope, receive, send)
             return
 
-        status_seen: list[int] = []
         token = current_attempt.set(attempt)
         try:
-            await self.app(scope, receive, self._shape_response(send, attempt, requirements, resource, status_seen))
+            await self.app(scope, receive, self._shape_response(send, attempt, requirements, resource))
         finally:
             current_attempt.reset(token)
-            if attempt.reserved is not None and not attempt.settle_started:
-                reason = f"handler_failed:{status_seen[0]}" if status_seen else "handler_error_or_disconnect"
-                await self.facilitator.release(attempt, reason)
+            # The handler raised or the client went away before any response started.
+            await self.facilitator.release(attempt, "handler_error_or_disconnect")
 
     # --- duration ------------------------------------------------------------------------------------------
 
@@ -316,14 +314,16 @@ class PaymentEdge:
         attempt: PaymentAttempt,
         requirements: list[PaymentRequirements],
         resource: ResourceInfo,
-        status_seen: list[int],
     ) -> Send:
         held_start: Message | None = None
 
         async def shaped_send(message: Message) -> None:
             nonlocal held_start
             if message["type"] == "http.response.start":
-                status_seen.append(int(message["status"]))
+                if message["status"] >= 400:
+                    # Free the reservation before the client hears of the failure, so that it can present
+                    # the same authorization again at once (it was never settled).
+                    await self.facilitator.release(attempt, f"handler_failed:{message['status']}")
                 if message["status"] == 402:
                     held_start = message  # the SDK's body is `{}`: replaced once it has been sent
                     return

@@ -284,3 +284,56 @@ def start_postgres() -> Iterator[PostgresServer]:
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+# --- synthesizers that misbehave on purpose ---------------------------------------------------------------------
+
+
+class HoldingSynthesizer:
+    """The real synthesizer; while `hold()` is on, calls wait (and set `entered`) until `release()`."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.entered = threading.Event()
+        self._go = threading.Event()
+        self._go.set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def hold(self) -> None:
+        self.entered.clear()
+        self._go.clear()
+
+    def release(self) -> None:
+        self._go.set()
+
+    def synthesize_batch(self, requests: Any) -> Any:
+        self.entered.set()
+        if not self._go.wait(timeout=60):
+            raise RuntimeError("HoldingSynthesizer: the test never released the hold")
+        return self.inner.synthesize_batch(requests)
+
+
+class FailingSynthesizer:
+    """The real synthesizer, except that its next `failures` calls raise (a model or device failure)."""
+
+    def __init__(self, inner: Any, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def synthesize_batch(self, requests: Any) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("FailingSynthesizer: synthesis failed on purpose")
+        return self.inner.synthesize_batch(requests)
+
+
+def rpc(chain: DevChain, method: str, *params: Any) -> Any:
+    """A raw JSON-RPC call (anvil's evm_* methods)."""
+    reply = httpx.post(chain.facts.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+    reply.raise_for_status()
+    return reply.json().get("result")

@@ -1,0 +1,424 @@
+"""The facilitator adapter. Unit tests with a FakeFacilitator (validity window, reservation before verification,
+one inner call for concurrent copies, outages reported as such, settlement records, thread offload); then the
+faults on a real chain: the RPC dying mid-run (503, never free audio) and a settlement that is not confirmed in
+time (settlement_pending with the tx hash, reconciled later)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import requests
+from x402.schemas import PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse
+
+from model.runtime.synthesizer import Synthesizer
+from service.app import create_app
+from service.payment.devchain.launch import DevChain, start_devchain
+from service.payment.facilitator import (
+    ERR_PAYMENT_UNAVAILABLE,
+    GuardedFacilitator,
+    PaymentAttempt,
+    ThreadedFacilitator,
+    ValidityPolicy,
+    current_attempt,
+    parse_authorization,
+)
+from service.payment.ledger import Ledger
+from service.settings import Settings
+from tests.service.payment.support import (
+    FailingSynthesizer,
+    HoldingSynthesizer,
+    balance,
+    decode_header,
+    live_service,
+    new_payer,
+    paying_client,
+    payment_settings,
+    rpc,
+)
+from tests.service.payment.test_middleware import _sdk_payment
+from tests.service.support import form
+
+pytestmark = pytest.mark.anyio
+
+PAYER = "0x" + "aa" * 20
+PAY_TO = "0x" + "bb" * 20
+TOKEN = "0x" + "cc" * 20
+POLICY = ValidityPolicy(min_validity_s=150, max_timeout_s=300, slack_s=30)
+
+
+class FakeFacilitator:
+    """An inner facilitator that answers as told and counts its calls (and the threads they ran on)."""
+
+    def __init__(self, verify: VerifyResponse | Exception | None = None, settle: SettleResponse | None = None) -> None:
+        self.verify_answer = verify or VerifyResponse(is_valid=True, payer=PAYER)
+        self.settle_answer = settle or SettleResponse(
+            success=True, transaction="0x" + "11" * 32, network="eip155:84532"
+        )
+        self.verify_calls = 0
+        self.settle_calls = 0
+        self.delay_s = 0.0
+
+    async def verify(self, payload: PaymentPayload, requirements: PaymentRequirements) -> VerifyResponse:
+        self.verify_calls += 1
+        await asyncio.sleep(self.delay_s)
+        if isinstance(self.verify_answer, Exception):
+            raise self.verify_answer
+        return self.verify_answer
+
+    async def settle(self, payload: PaymentPayload, requirements: PaymentRequirements) -> SettleResponse:
+        self.settle_calls += 1
+        return self.settle_answer
+
+    def get_supported(self) -> SupportedResponse:
+        return SupportedResponse(kinds=[], extensions=[], signers={})
+
+
+def _requirements() -> PaymentRequirements:
+    return PaymentRequirements(
+        scheme="exact", network="eip155:84532", asset=TOKEN, amount="334", pay_to=PAY_TO, max_timeout_seconds=300,
+        extra={"name": "USDC", "version": "2"},
+    )  # fmt: skip
+
+
+def _payload(nonce: str | None = None, valid_before_in_s: int = 300, valid_after: int = 0) -> PaymentPayload:
+    authorization = {
+        "from": PAYER, "to": PAY_TO, "value": "334", "validAfter": str(valid_after),
+        "validBefore": str(int(time.time()) + valid_before_in_s), "nonce": nonce or "0x" + secrets.token_hex(32),
+    }  # fmt: skip
+    return PaymentPayload(
+        x402_version=2,
+        accepted=_requirements(),
+        payload={"signature": "0x" + "ab" * 65, "authorization": authorization},
+    )
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    ledger.open()
+    yield ledger
+    ledger.close()
+
+
+def _guard(inner: Any, ledger: Ledger, **kwargs: Any) -> GuardedFacilitator:
+    values: dict[str, Any] = {"owner": "test", "verify_timeout_s": 5.0, "settle_timeout_s": 5.0, **kwargs}
+    return GuardedFacilitator(inner, ledger, POLICY, **values)
+
+
+def _attempt() -> PaymentAttempt:
+    return PaymentAttempt(request_id="r1", route="POST /synthesize", duration_s="2", protocol=2)
+
+
+async def test_validity_window_is_checked_before_anything_is_reserved(ledger: Ledger) -> None:
+    inner = FakeFacilitator()
+    guard = _guard(inner, ledger)
+    cases = {
+        "short": _payload(valid_before_in_s=60),  # less than min_validity_s
+        "long": _payload(valid_before_in_s=3600),  # more than max_timeout_s + slack
+        "future": _payload(valid_after=int(time.time()) + 600),
+    }
+    reasons = {name: (await guard.verify(payload, _requirements())).invalid_reason for name, payload in cases.items()}
+    assert reasons == {
+        "short": "invalid_exact_evm_payload_authorization_valid_before",
+        "long": "invalid_exact_evm_payload_authorization_valid_before",
+        "future": "invalid_exact_evm_payload_authorization_valid_after",
+    }
+    assert inner.verify_calls == 0 and ledger.entries() == []
+
+
+async def test_concurrent_copies_reach_the_inner_facilitator_once(ledger: Ledger) -> None:
+    inner = FakeFacilitator()
+    inner.delay_s = 0.05  # keep the first copy inside verification while the others arrive
+    guard = _guard(inner, ledger)
+    payload = _payload()
+    results = await asyncio.gather(*(guard.verify(payload, _requirements()) for _ in range(10)))
+    assert sorted(result.is_valid for result in results) == [False] * 9 + [True]
+    assert {r.invalid_reason for r in results if not r.is_valid} == {"invalid_exact_evm_nonce_already_used"}
+    assert inner.verify_calls == 1
+    [entry] = ledger.entries()
+    assert (entry.state, entry.amount_atomic, entry.payer) == ("reserved", 334, PAYER)
+
+
+async def test_failed_verification_frees_the_key_for_a_retry(ledger: Ledger) -> None:
+    inner = FakeFacilitator(verify=VerifyResponse(is_valid=False, invalid_reason="invalid_exact_evm_payload_signature"))
+    guard = _guard(inner, ledger)
+    payload = _payload()
+    assert (await guard.verify(payload, _requirements())).invalid_reason == "invalid_exact_evm_payload_signature"
+    assert ledger.entries() == []
+    inner.verify_answer = VerifyResponse(is_valid=True, payer=PAYER)
+    assert (await guard.verify(payload, _requirements())).is_valid
+
+
+async def test_an_outage_is_reported_as_unavailable_never_as_a_bad_payment(ledger: Ledger) -> None:
+    inner = FakeFacilitator(verify=requests.ConnectionError("connection refused"))
+    guard = _guard(inner, ledger)
+    attempt = _attempt()
+    token = current_attempt.set(attempt)
+    try:
+        result = await guard.verify(_payload(), _requirements())
+    finally:
+        current_attempt.reset(token)
+    assert result.invalid_reason == ERR_PAYMENT_UNAVAILABLE
+    assert attempt.unavailable is not None and "ConnectionError" in attempt.unavailable
+    assert ledger.entries() == []
+
+
+async def test_a_slow_verification_times_out_as_unavailable(ledger: Ledger) -> None:
+    inner = FakeFacilitator()
+    inner.delay_s = 5
+    guard = _guard(inner, ledger, verify_timeout_s=0.1)
+    attempt = _attempt()
+    token = current_attempt.set(attempt)
+    try:
+        result = await guard.verify(_payload(), _requirements())
+    finally:
+        current_attempt.reset(token)
+    assert result.invalid_reason == ERR_PAYMENT_UNAVAILABLE and "did not finish" in (attempt.unavailable or "")
+
+
+@pytest.mark.parametrize(
+    ("answer", "state"),
+    [
+        (SettleResponse(success=True, transaction="0x" + "11" * 32, network="eip155:84532"), "settled"),
+        (
+            SettleResponse(
+                success=False, error_reason="settlement_pending", transaction="0x" + "22" * 32, network="eip155:84532"
+            ),
+            "pending",
+        ),  # fmt: skip
+        (
+            SettleResponse(success=False, error_reason="transaction_failed", transaction="", network="eip155:84532"),
+            "failed",
+        ),  # fmt: skip
+    ],
+)
+async def test_settlement_outcome_is_recorded(ledger: Ledger, answer: SettleResponse, state: str) -> None:
+    guard = _guard(FakeFacilitator(settle=answer), ledger)
+    payload = _payload()
+    assert (await guard.verify(payload, _requirements())).is_valid
+    result = await guard.settle(payload, _requirements())
+    assert result == answer
+    authorization = parse_authorization(payload.payload)
+    entry = ledger.get(authorization.payer, authorization.nonce)
+    assert entry is not None and entry.state == state
+    assert entry.tx_hash == (answer.transaction or None)
+
+
+async def test_a_second_settle_of_a_pending_payment_does_not_wait_again(ledger: Ledger) -> None:
+    pending = SettleResponse(success=False, error_reason="settlement_pending", transaction="0x" + "22" * 32,
+                             network="eip155:84532")  # fmt: skip
+    inner = FakeFacilitator(settle=pending)
+    guard = _guard(inner, ledger)
+    payload = _payload()
+    await guard.verify(payload, _requirements())
+    await guard.settle(payload, _requirements())
+    again = await guard.settle(payload, _requirements())  # the SDK retries settlement_pending once
+    assert again.error_reason == "settlement_pending" and again.transaction == pending.transaction
+    assert inner.settle_calls == 1
+
+
+async def test_release_frees_a_verified_payment_whose_request_failed(ledger: Ledger) -> None:
+    guard = _guard(FakeFacilitator(), ledger)
+    attempt, payload = _attempt(), _payload()
+    token = current_attempt.set(attempt)
+    try:
+        assert (await guard.verify(payload, _requirements())).is_valid
+    finally:
+        current_attempt.reset(token)
+    await guard.release(attempt, "handler_failed:500")
+    [entry] = ledger.entries()
+    assert (entry.state, entry.error_reason) == ("released", "handler_failed:500")
+    assert (await guard.verify(payload, _requirements())).is_valid  # the client may present it again
+
+
+async def test_threaded_facilitator_runs_blocking_calls_off_the_event_loop() -> None:
+    loop_thread = threading.get_ident()
+    seen: list[tuple[int, PaymentAttempt | None]] = []
+
+    class BlockingSync:
+        def verify(self, payload: Any, requirements: Any) -> VerifyResponse:
+            seen.append((threading.get_ident(), current_attempt.get()))
+            time.sleep(0.05)
+            return VerifyResponse(is_valid=True)
+
+    attempt = _attempt()
+    token = current_attempt.set(attempt)
+    try:
+        facilitator = ThreadedFacilitator(BlockingSync())  # type: ignore[arg-type]
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            for _ in range(3):
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        await asyncio.gather(facilitator.verify(_payload(), _requirements()), tick())
+    finally:
+        current_attempt.reset(token)
+    [(thread_id, seen_attempt)] = seen
+    assert thread_id != loop_thread
+    assert seen_attempt is attempt  # the worker thread sees the request's attempt (for RPC outage notes)
+    assert ticks == 3  # the loop kept running while the call blocked
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda a: a.pop("nonce"),
+        lambda a: a.update(nonce="0x1234"),
+        lambda a: a.update(value="-1"),
+        lambda a: a.update(value=str(2**256)),
+        lambda a: a.update(to="not-an-address"),
+        lambda a: a.update(validBefore=12),
+    ],
+)
+def test_parse_authorization_refuses_malformed_fields(mutate: Callable[[dict[str, Any]], Any]) -> None:
+    payload = _payload().payload
+    mutate(payload["authorization"])
+    with pytest.raises(ValueError, match="payload.authorization"):
+        parse_authorization(payload)
+
+
+# --- faults on a real chain ---------------------------------------------------------------------------------------
+
+
+async def test_rpc_dying_mid_run_gives_503_and_never_free_audio(
+    tmp_path: Path, tiny_model_dir: Path, synthesizer: Synthesizer, reference_wav: bytes
+) -> None:
+    holding = HoldingSynthesizer(synthesizer)
+    with start_devchain(None) as chain:  # a chain of its own: this test kills it
+        settings = Settings(
+            model_dir=tiny_model_dir, data_dir=tmp_path, builtin_voice=False,
+            payment=payment_settings(chain, f"sqlite:///{tmp_path / 'ledger.sqlite3'}"),
+        )  # fmt: skip
+        payer = new_payer(chain)
+        with live_service(create_app(settings, synthesizers=[holding])) as service:
+            async with paying_client(service.url, payer) as client:
+                ok = await client.post("/synthesize", params={"duration": "1"}, **form("One.", audio=reference_wav))
+                assert ok.status_code == 200
+                holding.hold()
+                in_flight = asyncio.create_task(
+                    client.post("/synthesize", params={"duration": "1"}, **form("Two.", audio=reference_wav))
+                )
+                assert await asyncio.to_thread(holding.entered.wait, 30)  # verified; synthesis is running
+                chain.node.stop()  # the RPC dies between verification and settlement
+                holding.release()
+                died = await in_flight
+                after = await client.post(
+                    "/synthesize", params={"duration": "1"}, **form("Three.", audio=reference_wav)
+                )
+            entries = service.layer.ledger.entries()
+    for reply in (died, after):
+        assert reply.status_code == 503, reply.text
+        assert reply.headers["content-type"] == "application/json"  # never the audio
+        assert reply.json()["error"]["code"] == "payment_unavailable"
+        assert "RPC" in reply.json()["error"]["message"] or "unreachable" in reply.json()["error"]["message"]
+        assert reply.headers["retry-after"]
+    assert [e.state for e in entries] == ["settled", "pending"]  # the third never got a reservation
+    assert entries[1].error_reason is not None
+
+
+async def test_a_settlement_not_confirmed_in_time_is_pending_then_reconciled(
+    tmp_path: Path, tiny_model_dir: Path, synthesizer: Synthesizer, reference_wav: bytes
+) -> None:
+    holding = HoldingSynthesizer(synthesizer)
+    with start_devchain(None) as chain:
+        settings = Settings(
+            model_dir=tiny_model_dir, data_dir=tmp_path, builtin_voice=False,
+            payment=payment_settings(chain, f"sqlite:///{tmp_path / 'ledger.sqlite3'}", confirmation_timeout_s=2),
+        )  # fmt: skip
+        payer = new_payer(chain)
+        with live_service(create_app(settings, synthesizers=[holding])) as service:
+            async with paying_client(service.url, payer) as client:
+                holding.hold()
+                request = asyncio.create_task(
+                    client.post("/synthesize", params={"duration": "1"}, **form("Slow.", audio=reference_wav))
+                )
+                assert await asyncio.to_thread(holding.entered.wait, 30)
+                rpc(chain, "evm_setAutomine", False)  # the settlement transaction will sit in the mempool
+                holding.release()
+                reply = await request
+            [entry] = service.layer.ledger.entries()
+            assert (entry.state, entry.error_reason) == ("pending", "settlement_pending")
+            rpc(chain, "evm_setAutomine", True)
+            rpc(chain, "evm_mine")
+            service.layer.reconcile(after_restart=False)
+            settled = service.layer.ledger.get(entry.payer, entry.nonce)
+            paid = balance(chain, payer.address)
+    assert reply.status_code == 402 and reply.headers["content-type"] == "application/json"  # audio withheld
+    receipt = decode_header(reply.headers["PAYMENT-RESPONSE"])
+    assert receipt["success"] is False and receipt["errorReason"] == "settlement_pending"
+    assert receipt["transaction"] == entry.tx_hash and entry.tx_hash
+    assert reply.json()["error"] == "settlement_pending"
+    assert settled is not None and (settled.state, settled.tx_hash) == ("settled", entry.tx_hash)
+    assert paid == 1_000_000 - 167
+
+
+async def test_failed_synthesis_is_never_settled_and_frees_the_payment(
+    tmp_path: Path,
+    devchain: DevChain,
+    synthesizer: Synthesizer,
+    service_settings: Callable[..., Settings],
+    reference_wav: bytes,
+) -> None:
+    failing = FailingSynthesizer(synthesizer, failures=1)
+    payer = new_payer(devchain)
+    settings = service_settings(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    with live_service(create_app(settings, synthesizers=[failing])) as service:
+        async with httpx.AsyncClient(base_url=service.url, timeout=60) as plain:
+            unpaid = await plain.post("/synthesize", params={"duration": "1"}, **form("Hi.", audio=reference_wav))
+        header = await _sdk_payment(decode_header(unpaid.headers["PAYMENT-REQUIRED"]), payer)
+
+        async def pay(audio: bytes) -> httpx.Response:
+            # A fresh connection each time: uvicorn closes the one on which the app raised (the 500).
+            async with httpx.AsyncClient(base_url=service.url, timeout=60) as client:
+                return await client.post(
+                    "/synthesize", params={"duration": "1"}, headers={"PAYMENT-SIGNATURE": header},
+                    **form("Hi.", audio=audio),
+                )  # fmt: skip
+
+        crashed = await pay(reference_wav)
+        after_crash = service.layer.ledger.entries()
+        bad_input = await pay(b"not audio at all")
+        after_bad_input = service.layer.ledger.entries()
+        retried = await pay(reference_wav)
+        final = service.layer.ledger.entries()
+    assert crashed.status_code == 500 and "payment-response" not in crashed.headers
+    assert [(e.state, e.error_reason) for e in after_crash] == [("released", "handler_error_or_disconnect")]
+    assert bad_input.status_code in (400, 422)
+    assert [e.state for e in after_bad_input] == ["released"]
+    assert retried.status_code == 200  # the released authorization may be presented again
+    assert [e.state for e in final] == ["settled"]
+    assert balance(devchain, payer.address) == 1_000_000 - 167  # charged once, for the audio delivered
+
+
+async def test_a_request_that_times_out_is_never_settled(
+    tmp_path: Path,
+    devchain: DevChain,
+    synthesizer: Synthesizer,
+    service_settings: Callable[..., Settings],
+    reference_wav: bytes,
+) -> None:
+    holding = HoldingSynthesizer(synthesizer)
+    payer = new_payer(devchain)
+    settings = service_settings(f"sqlite:///{tmp_path / 'ledger.sqlite3'}", request_timeout_s=1.0)
+    with live_service(create_app(settings, synthesizers=[holding])) as service:
+        holding.hold()
+        try:
+            async with paying_client(service.url, payer) as client:
+                reply = await client.post("/synthesize", params={"duration": "1"}, **form("Hi.", audio=reference_wav))
+        finally:
+            holding.release()
+        entries = service.layer.ledger.entries()
+    assert reply.status_code == 504
+    assert [(e.state, e.error_reason) for e in entries] == [("released", "handler_failed:504")]
+    assert balance(devchain, payer.address) == 1_000_000
