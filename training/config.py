@@ -21,6 +21,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass,
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from model.config import ModelConfig, preset_config
+
 MixedPrecision = Literal["auto", "no", "bf16"]
 SpeakerEncoderName = Literal["resemblyzer", "speechbrain", "none"]
 
@@ -65,6 +67,8 @@ class LoaderConfig:
 @dataclass(frozen=True)
 class TeacherConfig:
     preset: str = "tiny"
+    # Nested ModelConfig fields that replace the preset's, e.g. {"dit": {"dim": 96, "head_dim": 48}}.
+    model_overrides: dict[str, Any] | None = None
     steps: int = 1000
     lr: float = 1.5e-4
     betas: tuple[float, float] = (0.9, 0.999)
@@ -324,3 +328,16 @@ def load_config(path: str | Path, cls: type[C]) -> C:
     if payload.get("kind") != cls.__name__:
         raise ValueError(f"{path}: holds a {payload.get('kind')!r}, expected {cls.__name__}")
     return config_from_dict(cls, payload["config"])
+
+
+def merged_model_config(preset: str, overrides: dict[str, Any] | None) -> ModelConfig:
+    """The preset's ModelConfig with `overrides` (nested dicts) merged in; unknown keys raise ValueError."""
+
+    def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        out = dict(base)
+        for key, value in extra.items():
+            out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        return out
+
+    cfg = preset_config(preset)
+    return ModelConfig.from_dict(merge(cfg.to_dict(), overrides)) if overrides else cfg

@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from model.config import ModelConfig, ScheduleConfig, preset_config
+from model.config import ModelConfig, ScheduleConfig
 from model.schedule import add_noise, velocity_target
-from training.config import TeacherConfig
+from training.config import TeacherConfig, merged_model_config
 from training.loader import Batch, BatchStream, ClipDataset, frame_mask
 from training.loop import (
     Ema,
@@ -124,7 +124,7 @@ def train_teacher(
 
     prepare_run_dir(run_dir, resume)
     accelerator = create_accelerator(cfg.mixed_precision, cpu=cpu)
-    model_cfg = preset_config(cfg.preset)
+    model_cfg = merged_model_config(cfg.preset, cfg.model_overrides)
     dataset = ClipDataset.load(data_dir)
     if dataset.latent_dim != model_cfg.latent_dim:
         raise ValueError(

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+from training.metrics import read_metrics
+
+
+def test_dataset_build_and_train_from_the_command_line(
+    tmp_path: Path, corpus_dir: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    manifest, codec = str(corpus_dir / "manifest.jsonl"), str(tiny_model_dir / "codec")
+    args = ["--codec-dir", codec, "--out", str(data), "--speaker-encoder", "none", "--no-progress"]
+    code = main(["dataset", "build", "--manifest", manifest, *args])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert summary["num_kept"] == 9 and summary["skipped_by_reason"]["undecodable audio"] == 1
+    run = tmp_path / "asr"
+    assert main(["train", "asr", "--data", str(data), "--out", str(run), "--steps", "2", "--log-every", "1",
+                 "--batch-size", "2", "--cpu"]) == 0  # fmt: skip
+    assert len(read_metrics(run / "metrics.jsonl")) == 2
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["config"]["loader"]["max_batch_size"] == 2 and saved["config"]["steps"] == 2
+    # a second fresh run into the same folder is refused with one line, exit 2
+    assert main(["train", "asr", "--data", str(data), "--out", str(run), "--steps", "2", "--cpu"]) == 2
+    assert "already holds checkpoints" in capsys.readouterr().err
+
+
+def test_user_mistakes_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "teacher", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("smalltts: error:") and "dataset build" in err and len(err.splitlines()) == 1
+    assert main(["dataset", "build", "--manifest", str(tmp_path / "none.jsonl"), "--codec-dir", str(tmp_path),
+                 "--out", str(tmp_path / "d")]) == 2  # fmt: skip
+    assert "manifest not found" in capsys.readouterr().err
