@@ -2,7 +2,7 @@
 // the audio with its receipt; samples and "how it works" below.
 import { useEffect, useState, type FormEvent } from "react";
 import type { Address, Chain } from "viem";
-import { USDC_DECIMALS, useQuote, type PaymentTermsInfo, type QuoteRequest } from "./api/payment";
+import { USDC_DECIMALS, useQuote, type PaymentTermsInfo } from "./api/payment";
 import { useSaveVoice, useVoices, type ServiceConfig } from "./api/queries";
 import { DurationControl, type DurationMode } from "./components/DurationControl";
 import { formatToken } from "./components/format";
@@ -51,15 +51,13 @@ export function App({ config, terms, payment }: AppProps) {
   const [result, setResult] = useState<SynthesisResult | null>(null);
 
   const debouncedText = useDebounced(text, 400);
-  const quoteRequest: QuoteRequest | null =
-    mode === "manual"
-      ? { kind: "duration", durationS: manualS }
-      : debouncedText.trim()
-        ? { kind: "text", text: debouncedText }
-        : null;
-  const quote = useQuote(quoteRequest);
+  // The text's quote carries the server's duration estimate, shown in both modes; in manual mode the price
+  // comes from a second quote for the slider's duration.
+  const textQuote = useQuote(debouncedText.trim() ? { kind: "text", text: debouncedText } : null);
+  const manualQuote = useQuote(mode === "manual" ? { kind: "duration", durationS: manualS } : null);
+  const quote = mode === "manual" ? manualQuote : textQuote;
   const quoteCurrent = quote.isSuccess && !quote.isPlaceholderData && (mode === "manual" || debouncedText === text);
-  const estimateS = mode === "auto" && quote.data?.duration_source === "text" ? Number(quote.data.duration_s) : null;
+  const estimateS = textQuote.data && text.trim() ? Number(textQuote.data.duration_s) : null;
 
   const voices = useVoices(config.voices_enabled);
   const saveVoice = useSaveVoice();

@@ -32,7 +32,7 @@ export function DurationControl(props: DurationControlProps) {
           />
           Automatic{" "}
           <span className="muted">
-            {estimateS === null ? "(type some text)" : `(about ${estimateS.toFixed(1)} s for this text)`}
+            {estimateS === null ? "(estimated from the text)" : `(about ${estimateS.toFixed(1)} s for this text)`}
           </span>
         </label>
         <label>

@@ -1,3 +1,4 @@
+// @vitest-environment node
 import { encodePaymentRequiredHeader, encodePaymentResponseHeader, decodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentRequired } from "@x402/core/types";
 import { recoverTypedDataAddress } from "viem";
