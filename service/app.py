@@ -30,7 +30,7 @@ from model.runtime.assets import resolve_model_dir
 from model.runtime.audio import decode_reference
 from model.runtime.graph import CPU_PROVIDER, CUDA_PROVIDER
 from model.runtime.synthesizer import Synthesizer
-from model.text.tokens import tokenize
+from model.text.phonemize import get_phonemizer
 from service.api import devchain, health, meta, speech, synthesize, voices
 from service.batching.pool import WorkerPool
 from service.batching.scheduler import BatchingConfig
@@ -134,8 +134,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.builtin_voice and BUILTIN_VOICE_ID not in store:
         await anyio.to_thread.run_sync(create_builtin_voice, store)
     pipeline = SynthesisPipeline(primary, pool, limits, metrics, strict_tags=settings.strict_tags)
-    # Load espeak-ng and the normalizer's tables now rather than in the first request (seconds, once).
-    await anyio.to_thread.run_sync(lambda: tokenize("Warm up."))
+    # Load espeak-ng and the number speller now rather than in the first request (seconds, once a process).
+    await anyio.to_thread.run_sync(get_phonemizer().load)
     async with pool.running():
         app.state.service = ServiceState(
             settings=settings, synthesizer=primary, pool=pool, voices=store, pipeline=pipeline, limits=limits

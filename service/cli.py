@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.commands.export",
     "service.commands.bench",
     "service.commands.serve",
+    "service.commands.bench_server",
     "service.commands.dataset",
     "service.commands.train",
     "service.commands.eval",

@@ -1,0 +1,56 @@
+"""`smalltts serve` / `smalltts run`: settings from flags over the environment, the announcement, a real start."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import httpx
+import pytest
+
+from model.runtime.synthesizer import Synthesizer
+from service.cli import CliError, build_parser
+from service.commands.bench_server import BenchConfig, served
+from service.commands.serve import announce, build_settings
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(list(argv))
+
+
+def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SMALLTTS_PORT", "9000")
+    monkeypatch.setenv("SMALLTTS_MAX_BATCH_SIZE", "3")
+    settings = build_settings(parse("serve", "--port", "8123", "--workers", "2", "--model", str(tmp_path)))
+    assert settings.port == 8123  # the flag wins
+    assert settings.max_batch_size == 3  # the environment fills the rest
+    assert settings.workers == 2
+    assert settings.model_dir == tmp_path
+
+
+def test_run_has_host_port_and_model_flags() -> None:
+    args = parse("run", "--host", "0.0.0.0", "--port", "8001")
+    assert (args.host, args.port, args.model) == ("0.0.0.0", 8001, None)
+
+
+def test_invalid_settings_are_one_cli_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMALLTTS_MAX_BATCH_SIZE", "zero")
+    with pytest.raises(CliError, match="max_batch_size"):
+        build_settings(parse("serve"))
+
+
+def test_announce_says_untrained_plainly(capsys: pytest.CaptureFixture[str], synthesizer: Synthesizer) -> None:
+    announce(build_settings(parse("run", "--port", "8042")), synthesizer)
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:8042" in out
+    assert "UNTRAINED" in out
+    assert synthesizer.model_id in out
+
+
+@pytest.mark.slow
+def test_serve_starts_a_real_server(tiny_model_dir: Path) -> None:
+    # `served` runs `python -m service.cli serve ...` in a subprocess and waits for /ready.
+    with served(BenchConfig(model_dir=tiny_model_dir, startup_timeout_s=120), max_batch_size=4) as url:
+        assert httpx.get(f"{url}/health", timeout=10).text == "ok"
+        ready = httpx.get(f"{url}/ready", timeout=10).json()
+    assert ready["status"] == "ready"
