@@ -113,6 +113,7 @@ typecheck: install
 
 bench: install
 	@$(PY) -m service.cli bench --out bench/runtime.json
+	@$(PY) -m service.cli bench-server --out bench/server.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
