@@ -25,60 +25,65 @@ class PaymentSettings(BaseModel):
     """x402 payment knobs; see the README section "Payments" for what each one does."""
 
     mode: PaymentMode = Field(
-        "local",
+        default="local",
         description="off: every route is free (logged loudly); local: verify and settle in-process with web3 "
         "and our own gas key; facilitator: a remote x402 facilitator verifies and settles.",
     )
     network: NetworkName = Field(
-        "devchain", description="base (eip155:8453), base-sepolia (eip155:84532) or devchain (local anvil)."
+        default="devchain", description="base (eip155:8453), base-sepolia (eip155:84532) or devchain (local anvil)."
     )
     rpc_url: str | None = Field(
-        None, description="JSON-RPC URL of the network; unset: the network's public RPC (none for devchain)."
+        default=None, description="JSON-RPC URL of the network; unset: the network's public RPC (none for devchain)."
     )
-    asset: str | None = Field(None, description="Token address; unset: the network's USDC (required for devchain).")
+    asset: str | None = Field(
+        default=None, description="Token address; unset: the network's USDC (required for devchain)."
+    )
     token_name: str | None = Field(
-        None, description="EIP-712 domain name of `asset`; unset: the network's USDC name ('USD Coin' / 'USDC')."
+        default=None,
+        description="EIP-712 domain name of `asset`; unset: the network's USDC name ('USD Coin' / 'USDC').",
     )
-    pay_to: str | None = Field(None, description="Address that receives the payments.")
+    pay_to: str | None = Field(default=None, description="Address that receives the payments.")
     facilitator_private_key: SecretStr | None = Field(
-        None, description="local mode: key of the account that sends settlement transactions and pays their gas."
+        default=None,
+        description="local mode: key of the account that sends settlement transactions and pays their gas.",
     )
-    facilitator_url: str | None = Field(None, description="facilitator mode: base URL of the x402 facilitator.")
+    facilitator_url: str | None = Field(default=None, description="facilitator mode: base URL of the x402 facilitator.")
     price_per_minute_usd: Decimal = Field(
-        Decimal("0.01"), gt=0, description="Price of one minute of generated audio, in USD (1 USDC = 1 USD)."
+        default=Decimal("0.01"), gt=0, description="Price of one minute of generated audio, in USD (1 USDC = 1 USD)."
     )
     max_timeout_s: int = Field(
-        300, ge=30, le=3600, description="maxTimeoutSeconds in the requirements: how long clients sign for."
+        default=300, ge=30, le=3600, description="maxTimeoutSeconds in the requirements: how long clients sign for."
     )
     min_validity_s: int = Field(
-        150,
+        default=150,
         ge=10,
         description="An authorization must stay valid at least this long after verification: synthesis "
         "(request_timeout_s) plus settlement (confirmation_timeout_s) must fit in it.",
     )
     validity_slack_s: int = Field(
-        30, ge=0, le=600, description="Clock skew tolerated on validBefore beyond now + max_timeout_s."
+        default=30, ge=0, le=600, description="Clock skew tolerated on validBefore beyond now + max_timeout_s."
     )
     confirmation_timeout_s: float = Field(
-        20.0, gt=0, le=300, description="Longest wait for a settlement receipt; after it: settlement_pending."
+        default=20.0, gt=0, le=300, description="Longest wait for a settlement receipt; after it: settlement_pending."
     )
     rpc_timeout_s: float = Field(
-        10.0, gt=0, le=120, description="Longest wait for verification (RPC or facilitator) before 503."
+        default=10.0, gt=0, le=120, description="Longest wait for verification (RPC or facilitator) before 503."
     )
     ledger_url: str | None = Field(
-        None,
+        default=None,
         description="sqlite:///path or postgresql://user@host/db; unset: sqlite:///<data_dir>/payments.sqlite3. "
         "Use PostgreSQL when several replicas share one pay_to.",
     )
-    accept_v1: bool = Field(True, description="Also accept x402 v1 payments (X-PAYMENT header).")
+    accept_v1: bool = Field(default=True, description="Also accept x402 v1 payments (X-PAYMENT header).")
     reconcile_interval_s: float = Field(
-        30.0, gt=0, description="How often unsettled ledger entries are checked against the chain."
+        default=30.0, gt=0, description="How often unsettled ledger entries are checked against the chain."
     )
     public_url: str | None = Field(
-        None, description="Public base URL used in /.well-known/x402; unset: taken from each request."
+        default=None, description="Public base URL used in /.well-known/x402; unset: taken from each request."
     )
     instance_id: str | None = Field(
-        None, description="Names this replica in the ledger; unset: the host name. Keep it stable across restarts."
+        default=None,
+        description="Names this replica in the ledger; unset: the host name. Keep it stable across restarts.",
     )
 
     @field_validator("pay_to", "asset")

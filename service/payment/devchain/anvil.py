@@ -27,12 +27,12 @@ class AnvilError(RuntimeError):
     """anvil is missing, did not start, or did not answer in time."""
 
 
-def find_anvil(repo_root: Path = REPO_ROOT) -> Path | None:
+def find_anvil(repo_root: Path | None = None) -> Path | None:
     """The anvil binary: SMALLTTS_ANVIL, then node_modules of the repo, then PATH; None when there is none."""
     override = os.environ.get("SMALLTTS_ANVIL")
     if override:
         return Path(override)
-    local = repo_root / ANVIL_IN_NODE_MODULES
+    local = (repo_root or REPO_ROOT) / ANVIL_IN_NODE_MODULES
     if local.is_file():
         return local
     on_path = shutil.which("anvil")
