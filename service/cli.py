@@ -30,6 +30,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.commands.dataset",
     "service.commands.train",
     "service.commands.eval",
+    "service.commands.pay_say",
+    "service.commands.bench_pay",
 )
 
 

@@ -24,6 +24,8 @@ from service.app import create_app, load_synthesizers
 from service.cli import CliError
 from service.commands.model_option import add_model_argument
 from service.logs import configure_logging
+from service.payment.devchain.anvil import AnvilError
+from service.payment.devchain.launch import describe_devchain, devchain_for_run
 from service.settings import Settings
 
 
@@ -91,8 +93,16 @@ def run_run(args: argparse.Namespace) -> int:
         synthesizers = load_synthesizers(settings)
     except (AssetError, ValueError) as exc:
         raise CliError(f"cannot load the model: {exc}") from None
-    announce(settings, synthesizers[0])
-    serve(settings, synthesizers)
+    # Default payments (local, dev chain, no RPC given): start anvil with the test token for this run.
+    try:
+        with devchain_for_run(settings.payment) as (payment, chain):
+            settings = settings.model_copy(update={"payment": payment})
+            announce(settings, synthesizers[0])
+            if chain is not None:
+                sys.stdout.write(describe_devchain(chain, f"http://{_url_host(settings.host)}:{settings.port}"))
+            serve(settings, synthesizers)
+    except AnvilError as exc:
+        raise CliError(f"cannot start the dev chain: {exc}") from None
     return 0
 
 

@@ -11,16 +11,19 @@ payments. Never use them anywhere but on a local chain.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from eth_account import Account
+from pydantic import SecretStr
 from web3 import Web3
 
 from service.payment.devchain.anvil import DEV_CHAIN_ID, AnvilNode, start_anvil
 from service.payment.devchain.token import deploy_token, mint
+from service.payment.settings import PaymentSettings
 
 ANVIL_KEYS = (
     "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
@@ -103,3 +106,89 @@ def start_devchain(state_dir: Path | None, port: int | None = None) -> Iterator[
         node.stop()
         if facts_path is not None:
             facts_path.unlink(missing_ok=True)  # a stale file would point scripts at a dead chain
+
+
+# --- `smalltts run` -------------------------------------------------------------------------------------------
+
+STATE_DIR = Path(".smalltts")
+DEFAULT_PORT = 8545  # the usual local-node port (wallets and tools expect it); a free one if it is taken
+
+
+def uses_embedded_devchain(payment: PaymentSettings) -> bool:
+    """True for the default: local payments on the dev chain, with no RPC given (so we start one)."""
+    return payment.mode == "local" and payment.network == "devchain" and payment.rpc_url is None
+
+
+def devchain_payment_settings(payment: PaymentSettings, chain: DevChain, state_dir: Path) -> PaymentSettings:
+    """The payment settings of a service paid on `chain`; its ledger lives and dies with the chain."""
+    ledger_path = state_dir / "devchain" / "ledger.sqlite3"
+    for stale in (
+        ledger_path,
+        ledger_path.with_name(ledger_path.name + "-wal"),
+        ledger_path.with_name(ledger_path.name + "-shm"),
+    ):
+        stale.unlink(missing_ok=True)  # rows of a previous chain would be reconciled against the wrong one
+    return payment.model_copy(
+        update={
+            "rpc_url": chain.facts.rpc_url,
+            "asset": chain.facts.token_address,
+            "token_name": chain.facts.token_name,
+            "pay_to": chain.facts.pay_to,
+            "facilitator_private_key": SecretStr(chain.facilitator_key),
+            "ledger_url": payment.ledger_url or f"sqlite:///{ledger_path}",
+        }
+    )
+
+
+def describe_devchain(chain: DevChain, service_url: str) -> str:
+    """What `smalltts run` prints: the chain, the dev payer's key and how to pay with the Python client."""
+    facts = chain.facts
+    return (
+        f"smalltts: dev chain (anvil) on {facts.rpc_url}, chain id {facts.chain_id}; test USDC at "
+        f"{facts.token_address}; payments go to {facts.pay_to}\n"
+        f"smalltts: dev payer {facts.payer_address} holds {PAYER_FUNDS_ATOMIC // 10**6} test USDC; its key "
+        f"(anvil's public test key, never use it elsewhere): {facts.payer_key}\n"
+        f"smalltts: facts for scripts: {chain.facts_path}\n"
+        'smalltts: pay and speak:  smalltts pay-say "Hello there." --ref voice.wav --out hello.wav'
+        f" --url {service_url}\n"
+        "smalltts: or in Python (official x402 client):\n"
+        "    import asyncio, json, httpx\n"
+        "    from eth_account import Account\n"
+        "    from x402 import x402Client\n"
+        "    from x402.http.clients.httpx import x402AsyncTransport\n"
+        "    from x402.mechanisms.evm.exact import register_exact_evm_client\n"
+        "    from x402.mechanisms.evm.signers import EthAccountSigner\n"
+        f"    facts = json.load(open('{chain.facts_path}'))\n"
+        "    client = x402Client()\n"
+        "    register_exact_evm_client(client, EthAccountSigner(Account.from_key(facts['payer_key'])))\n"
+        "    test_usdc = {'network': facts['network'], 'asset': facts['token_address']}\n"
+        "    client.set_spend_controls({'allowed_assets': [test_usdc]})\n"
+        "    async def main():\n"
+        "        async with httpx.AsyncClient(transport=x402AsyncTransport(client), timeout=120) as http:\n"
+        f"            reply = await http.post('{service_url}/synthesize', data={{'text': 'Hello there.'}},\n"
+        "                                    files={'audio': open('voice.wav', 'rb')})\n"
+        "            open('hello.wav', 'wb').write(reply.content)\n"
+        "    asyncio.run(main())\n"
+    )
+
+
+@contextmanager
+def devchain_for_run(
+    payment: PaymentSettings, state_dir: Path = STATE_DIR
+) -> Iterator[tuple[PaymentSettings, DevChain | None]]:
+    """For `smalltts run`: with the default payment settings, start the dev chain and pay on it; else no-op."""
+    if not uses_embedded_devchain(payment):
+        yield payment, None
+        return
+    port = DEFAULT_PORT if _port_is_free(DEFAULT_PORT) else None
+    with start_devchain(state_dir, port=port) as chain:
+        yield devchain_payment_settings(payment, chain, state_dir), chain
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True

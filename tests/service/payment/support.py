@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from eth_account import Account
 from fastapi import FastAPI
 from web3 import Web3
@@ -32,6 +31,7 @@ from x402.http.clients.httpx import x402AsyncTransport
 from x402.mechanisms.evm.exact import register_exact_evm_client
 from x402.mechanisms.evm.signers import EthAccountSigner
 
+from service.commands.bench_pay import running_server
 from service.payment.devchain.anvil import free_port
 from service.payment.devchain.launch import DevChain
 from service.payment.devchain.token import balance_of, mint
@@ -101,8 +101,6 @@ class LiveService:
 
     app: FastAPI
     url: str
-    server: uvicorn.Server
-    thread: threading.Thread
 
     @property
     def layer(self) -> PaymentLayer:
@@ -118,30 +116,8 @@ class LiveService:
 
 @contextmanager
 def live_service(app: FastAPI, startup_timeout_s: float = 60.0) -> Iterator[LiveService]:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            server.run()
-        except BaseException as exc:  # reported to the waiting test below, not swallowed
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, name="live-service", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"the service did not start: {failure or 'timeout'}")
-        time.sleep(0.02)
-    try:
-        yield LiveService(app=app, url=f"http://127.0.0.1:{port}", server=server, thread=thread)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with running_server(app, startup_timeout_s) as url:
+        yield LiveService(app=app, url=url)
 
 
 def paying_client(url: str, payer: Wallet, **kwargs: Any) -> httpx.AsyncClient:
