@@ -24,6 +24,7 @@ help:
 	@echo "make run     install what is missing, then start smalltts"
 	@echo "make test    install what is missing, then run every test"
 	@echo "make bench   runtime benchmark (table + JSON in bench/)"
+	@echo "make train-demo  retrain the bundled demo model (model/demo/) from scratch on the CPU; resumable"
 
 # npm dev-chain tools at the repo root (anvil, solc); reinstalled when package-lock.json changes.
 NODE_STAMP := node_modules/.installed
@@ -117,3 +118,71 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# --- the bundled demo model -----------------------------------------------------------------------------
+# `make train-demo` rebuilds model/demo/ from nothing but espeak-ng, on the CPU, seeded (DEMO_SEED). Every step
+# is resumable: the corpus fills in missing clips, dataset builds resume at the first missing shard, and each
+# trainer continues from its latest checkpoint under $(DEMO_DIR) (`--resume latest` is passed when one exists).
+# RESUME in a later session: run `make train-demo` again (or only the stage you need, e.g. `make demo-teacher`);
+# nothing is repeated. To resume on another machine, copy $(DEMO_DIR) over (or at least its vocoder/,
+# teacher/ and asr/ run folders and the corpus seed: the corpus and shards are rebuilt identically).
+# `make -j3 train-demo` trains the vocoder, the teacher and the ASR side by side (they only share the codec's
+# fixed encoder, written before any of them starts).
+#   1. corpus: `smalltts dataset synth`: 104 espeak-ng voices (accent x variant, own speed and pitch) x 44 clips
+#   2. split: 96 training voices; 4 held-out sentences per training voice; 8 voices never trained on
+#   3. codec: log-mel statistics (encoder, fixed from then on) + the Vocos-style vocoder (`smalltts train vocoder`)
+#   4. shards: `smalltts dataset build` with the codec's encoder (held-out sets with resemblyzer embeddings)
+#   5. teacher (`--preset demo`) and the CTC ASR used for evaluation; 6. export + eval into model/demo/
+DEMO_DIR ?= .smalltts/train/demo
+DEMO_SEED ?= 0
+DEMO_VOCODER_STEPS ?= 20000
+DEMO_TEACHER_STEPS ?= 30000
+DEMO_ASR_STEPS ?= 6000
+# One thread each and niced: training runs in the background next to interactive work.
+DEMO_ENV := OMP_NUM_THREADS=1 nice -n 10
+CLI := $(PY) -m service.cli
+resume_flag = $$(test -f $(1)/checkpoints/latest && echo --resume latest)
+
+.PHONY: train-demo demo-corpus demo-codec demo-vocoder demo-data demo-teacher demo-asr demo-export
+
+train-demo: demo-vocoder demo-teacher demo-asr
+	@$(MAKE) --no-print-directory demo-export
+
+demo-corpus: $(STAMP)
+	$(CLI) dataset synth --out $(DEMO_DIR)/corpus --speakers 104 --clips-per-speaker 40 \
+	  --heldout-clips-per-speaker 4 --seed $(DEMO_SEED)
+	$(PY) -m training.demo_corpus --corpus $(DEMO_DIR)/corpus --heldout-voices 8
+
+# The codec folder (encoder fixed by the statistics) exists after step 0 of the vocoder run.
+demo-codec: demo-corpus
+	test -f $(DEMO_DIR)/vocoder/codec/encoder.onnx || $(DEMO_ENV) $(CLI) train vocoder \
+	  --manifest $(DEMO_DIR)/corpus/train.jsonl --out $(DEMO_DIR)/vocoder --seed $(DEMO_SEED) --steps 0
+
+demo-vocoder: demo-codec
+	$(DEMO_ENV) $(CLI) train vocoder --manifest $(DEMO_DIR)/corpus/train.jsonl --out $(DEMO_DIR)/vocoder \
+	  --seed $(DEMO_SEED) --steps $(DEMO_VOCODER_STEPS) $(call resume_flag,$(DEMO_DIR)/vocoder)
+
+demo-data: demo-codec
+	$(DEMO_ENV) $(CLI) dataset build --manifest $(DEMO_DIR)/corpus/train.jsonl --codec-dir $(DEMO_DIR)/vocoder/codec \
+	  --out $(DEMO_DIR)/data/train --speaker-encoder none --no-progress
+	set -e; for split in heldout_sentences heldout_voices; do $(DEMO_ENV) $(CLI) dataset build \
+	  --manifest $(DEMO_DIR)/corpus/$$split.jsonl --codec-dir $(DEMO_DIR)/vocoder/codec \
+	  --out $(DEMO_DIR)/data/$$split --speaker-encoder resemblyzer --no-progress; done
+
+demo-teacher: demo-data
+	$(DEMO_ENV) $(CLI) train teacher --preset demo --cpu --data $(DEMO_DIR)/data/train --out $(DEMO_DIR)/teacher \
+	  --seed $(DEMO_SEED) --steps $(DEMO_TEACHER_STEPS) $(call resume_flag,$(DEMO_DIR)/teacher)
+
+demo-asr: demo-data
+	$(DEMO_ENV) $(CLI) train asr --preset demo --cpu --data $(DEMO_DIR)/data/train --out $(DEMO_DIR)/asr \
+	  --seed $(DEMO_SEED) --steps $(DEMO_ASR_STEPS) $(call resume_flag,$(DEMO_DIR)/asr)
+
+# The teacher's EMA weights with the trained vocoder, then the codec and model evaluations into model/demo/.
+demo-export: $(STAMP)
+	$(CLI) export --checkpoint $(DEMO_DIR)/teacher --codec-dir $(DEMO_DIR)/vocoder/codec --out model/demo
+	$(PY) -m training.codec_eval --codec-dir $(DEMO_DIR)/vocoder/codec \
+	  --manifest $(DEMO_DIR)/corpus/heldout_sentences.jsonl --asr $(DEMO_DIR)/asr --json model/demo/eval/codec.json
+	$(CLI) eval --model model/demo --data $(DEMO_DIR)/data/heldout_sentences --asr $(DEMO_DIR)/asr \
+	  --out model/demo/eval/heldout_sentences.json
+	$(CLI) eval --model model/demo --data $(DEMO_DIR)/data/heldout_voices --asr $(DEMO_DIR)/asr \
+	  --out model/demo/eval/heldout_voices.json

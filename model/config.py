@@ -8,6 +8,8 @@ Presets:
     full   the original smalltts architecture exactly (327,756,609 parameters)
     small  the same architecture, narrower and shallower (~25 M), trainable on one modest machine
     tiny   < 1 M parameters, for tests
+    demo   ~5 M parameters on 16 kHz log-mel latents (model/nn/mel_codec.py), trainable on a CPU: the bundled
+           demo model (model/demo/) that speaks offline
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
 SIDECAR_FORMAT = "smalltts-sidecar/1"
-PresetName = Literal["full", "small", "tiny"]
-PRESETS: tuple[PresetName, ...] = ("full", "small", "tiny")
+PresetName = Literal["full", "small", "tiny", "demo"]
+PRESETS: tuple[PresetName, ...] = ("full", "small", "tiny", "demo")
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,15 @@ def preset_config(name: str) -> ModelConfig:
                 dim=48, depth=2, num_heads=2, head_dim=24, rope_dim=16, conv_pos_kernel=7, conv_pos_groups=4,
                 time_freq_dim=32,
             ),
+        )
+    if name == "demo":
+        # 16 kHz audio, 25 latent frames/s of 2 stacked 64-bin log-mel frames; hidden_dim is the vocoder's width.
+        return ModelConfig(
+            preset="demo",
+            codec=CodecConfig(kind="mel", sample_rate_hz=16_000, hop_samples=640, latent_dim=128, hidden_dim=192),
+            text=TextEncoderConfig(dim=128, num_layers=3, num_heads=2, mlp_dim=384),
+            style=StyleEncoderConfig(dim=128, num_layers=2, num_heads=2, mlp_dim=384),
+            dit=DiTConfig(dim=192, depth=6, num_heads=3, head_dim=64, rope_dim=32, conv_pos_groups=16),
         )
     raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
 

@@ -203,12 +203,19 @@ class DistillConfig:
 # --- presets -------------------------------------------------------------------------------------------
 
 _TINY_LOADER = LoaderConfig(max_batch_size=8, max_frames_per_batch=2048, num_buckets=2, max_ref_frames=32)
+# The demo preset trains on a CPU in the background (25 latent frames/s): small batches, frequent checkpoints.
+_DEMO_LOADER = LoaderConfig(max_batch_size=16, max_frames_per_batch=1600, num_buckets=4, max_ref_frames=64)
 
 
 def teacher_config_for(preset: str, **overrides: Any) -> TeacherConfig:
     base = TeacherConfig(preset=preset)
     if preset == "tiny":
         base = replace(base, warmup_steps=10, checkpoint_every=50, log_every=10, loader=_TINY_LOADER)
+    elif preset == "demo":
+        base = replace(
+            base, steps=30_000, lr=3e-4, warmup_steps=300, ema_beta=0.999, checkpoint_every=100, keep_checkpoints=2,
+            log_every=10, loader=_DEMO_LOADER,
+        )  # fmt: skip
     return replace(base, **overrides)
 
 
@@ -226,6 +233,12 @@ def asr_config_for(preset: str, **overrides: Any) -> AsrConfig:
         )
     elif preset == "small":
         base = replace(base, conformer=ConformerConfig(num_layers=4, ffn_dim=512))
+    elif preset == "demo":
+        base = replace(
+            base, upsample=2, conformer=ConformerConfig(dim=96, num_heads=4, ffn_dim=256, num_layers=3, kernel_size=9),
+            steps=6000, lr=1e-3, warmup_steps=200, checkpoint_every=200, keep_checkpoints=2, log_every=10,
+            loader=_DEMO_LOADER,
+        )  # fmt: skip
     return replace(base, **overrides)
 
 

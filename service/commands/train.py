@@ -4,6 +4,7 @@ smalltts train teacher --data data/train --out runs/teacher --preset small [--st
 smalltts train asr     --data data/train --out runs/asr --preset small
 smalltts train sv      --data data/train --out runs/sv --preset small
 smalltts train distill --data data/train --out runs/distill --teacher runs/teacher --asr runs/asr --sv runs/sv
+smalltts train vocoder --manifest data/synth/manifest.jsonl --out runs/vocoder   # the demo's mel codec (audio in)
 
 Several GPUs (DDP, one process each), unchanged:  accelerate launch --multi_gpu -m service.cli train teacher ...
 CPU smoke test:  smalltts train teacher --data data/tiny --out /tmp/t --preset tiny --steps 20 --cpu
@@ -25,7 +26,7 @@ from typing import Any
 from model.config import PRESETS
 from service.cli import CliError
 
-TRAINERS = ("teacher", "asr", "sv", "distill")
+TRAINERS = ("teacher", "asr", "sv", "distill", "vocoder")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +66,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     distill.add_argument("--asr-start-step", type=int)
     distill.add_argument("--sv-start-step", type=int)
     distill.add_argument("--scorer-updates", type=int)
+
+    vocoder = trainers.add_parser("vocoder", help="the offline mel codec's vocoder, from audio (training.vocoder)")
+    vocoder.add_argument("--manifest", type=Path, required=True, help="a .jsonl/.tsv/.csv manifest of audio clips")
+    vocoder.add_argument("--out", type=Path, required=True, metavar="DIR", help="the run folder")
+    vocoder.add_argument("--preset", choices=PRESETS, default="demo", help="model preset whose codec is trained")
+    for flag in ("--steps", "--batch-size", "--log-every", "--checkpoint-every", "--seed", "--max-clips"):
+        vocoder.add_argument(flag, type=int)
+    vocoder.add_argument("--lr", type=float)
+    vocoder.add_argument("--resume", metavar="latest|DIR", help="continue from this run's latest or a given checkpoint")
+    vocoder.add_argument("--cpu", action="store_true", help="accepted for symmetry; the vocoder trains on the CPU")
     parser.set_defaults(handler=run)
 
 
@@ -115,7 +126,34 @@ def build_config(args: argparse.Namespace, config_module: Any) -> Any:
     return replace(cfg, loader=loader)
 
 
+def run_vocoder(args: argparse.Namespace) -> int:
+    try:
+        vocoder = importlib.import_module("training.vocoder")
+        loop = importlib.import_module("training.loop")
+        dataset = importlib.import_module("training.dataset")
+    except ImportError as exc:
+        raise CliError(
+            f"training needs the train extra ({exc.name or exc} is missing): pip install 'smalltts[train]'"
+        ) from None
+    for name in ("steps", "batch_size", "log_every", "checkpoint_every", "max_clips"):
+        value = getattr(args, name)
+        if value is not None and value < (1 if name in ("batch_size", "max_clips") else 0):
+            raise CliError(f"--{name.replace('_', '-')} must be >= {1 if name in ('batch_size', 'max_clips') else 0}")
+    cfg = vocoder.vocoder_config(
+        preset=args.preset, steps=args.steps, batch_size=args.batch_size, log_every=args.log_every,
+        checkpoint_every=args.checkpoint_every, seed=args.seed, max_clips=args.max_clips, lr=args.lr,
+    )  # fmt: skip
+    try:
+        result = vocoder.train_vocoder(cfg, args.manifest, args.out, resume=args.resume)
+    except (loop.TrainingError, dataset.DatasetError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    sys.stdout.write(f"vocoder: {result.final_step} steps; codec folder {args.out / 'codec'}\n")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.trainer == "vocoder":
+        return run_vocoder(args)
     try:
         config_module = importlib.import_module("training.config")
         trainer = importlib.import_module(f"training.{args.trainer}")
