@@ -4,7 +4,7 @@ import { defineConfig } from "vite";
 // `npm run dev` serves the page on :5173 and forwards the API to a running `smalltts run` (same origin, so the
 // browser can read the x402 headers without CORS). Point it elsewhere with SMALLTTS_API_URL.
 const apiUrl = process.env.SMALLTTS_API_URL ?? "http://127.0.0.1:8000";
-const apiPaths = ["/synthesize", "/v1", "/health", "/ready", "/metrics", "/.well-known", "/openapi.json"];
+const apiPaths = ["/synthesize", "/v1", "/health", "/ready", "/metrics", "/.well-known", "/openapi.json", "/docs"];
 
 export default defineConfig({
   plugins: [react()],

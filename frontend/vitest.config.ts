@@ -9,6 +9,8 @@ export default mergeConfig(
       include: ["tests/unit/**/*.test.{ts,tsx}"],
       setupFiles: ["tests/unit/setup.ts"],
       restoreMocks: true,
+      // The first test of a file imports wagmi + viem cold; on a loaded 2-core CI box that alone can take seconds.
+      testTimeout: 30_000,
     },
   }),
 );

@@ -22,7 +22,6 @@ export const DEFAULT_TEXT = "Hello, this is a test of the smalltts text to speec
 export interface PaymentSetup {
   chain: Chain;
   chainName: string;
-  isDevchain: boolean;
 }
 
 interface AppProps {

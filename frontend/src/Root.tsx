@@ -1,27 +1,29 @@
 // Loads what the page needs before wallets can be set up (limits, payment terms, the dev chain if any),
 // then builds wagmi for the one payment chain and renders the app.
 import { useMemo } from "react";
+import { baseSepolia } from "viem/chains";
 import { WagmiProvider } from "wagmi";
 import { useDevchain } from "./api/devchain";
 import { usePaymentTerms } from "./api/payment";
 import { useServiceConfig } from "./api/queries";
 import { App } from "./App";
-import { chainIdOf, networkName, paymentChain } from "./wallet/chains";
+import { networkName, paymentChain } from "./wallet/chains";
 import { PayerProvider } from "./wallet/payer";
 import { createWagmiConfig } from "./wallet/wagmiConfig";
 
 export function Root() {
   const config = useServiceConfig();
   const terms = usePaymentTerms();
-  const devchain = useDevchain();
+  const devchain = useDevchain(terms.isError ? null : terms.data?.network_name);
 
-  const network = terms.data?.network ?? null;
+  const network = terms.data?.mode === "off" ? null : (terms.data?.network ?? null);
   const devRpcUrl = devchain.data?.rpc_url;
-  const setup = useMemo(() => {
-    if (network === null || devchain.isPending) return null;
-    const chain = paymentChain(network, devRpcUrl);
-    return { chain, wagmi: createWagmiConfig(chain) };
-  }, [network, devRpcUrl, devchain.isPending]);
+  const chain = useMemo(
+    // With payments off nothing is paid, but the wallet hooks still need a wagmi config to live in.
+    () => (network === null ? baseSepolia : paymentChain(network, devRpcUrl)),
+    [network, devRpcUrl],
+  );
+  const wagmi = useMemo(() => createWagmiConfig(chain), [chain]);
 
   if (config.isError || terms.isError) {
     const error = config.error ?? terms.error;
@@ -40,23 +42,20 @@ export function Root() {
       </Shell>
     );
   }
-  if (terms.data.mode === "off" || network === null || setup === null) {
-    return <App config={config.data} terms={terms.data} payment={null} />;
-  }
   const devWallet = devchain.data
     ? { address: devchain.data.payer_address as `0x${string}`, privateKey: devchain.data.payer_key as `0x${string}` }
     : null;
   return (
-    <WagmiProvider config={setup.wagmi}>
-      <PayerProvider requiredChainId={chainIdOf(network)} devWallet={devWallet}>
+    <WagmiProvider config={wagmi}>
+      <PayerProvider requiredChainId={chain.id} devWallet={devWallet}>
         <App
           config={config.data}
           terms={terms.data}
-          payment={{
-            chain: setup.chain,
-            chainName: devchain.data ? "the local dev chain" : networkName(network),
-            isDevchain: devchain.data !== null && devchain.data !== undefined,
-          }}
+          payment={
+            network === null
+              ? null
+              : { chain, chainName: devWallet ? "the local dev chain" : networkName(network) }
+          }
         />
       </PayerProvider>
     </WagmiProvider>

@@ -1,6 +1,7 @@
-// The dev chain's facts, from GET /v1/devchain. That route exists only while `smalltts run` serves its own
-// local anvil chain, so it is not in the production OpenAPI schema and is read here with a runtime check;
-// a 404 means "not a dev chain" and the page offers only real wallets.
+// The dev chain's facts, from GET /v1/devchain. That route exists only while the service takes payment on
+// its local anvil chain, so it is not in the production OpenAPI schema and is read here with a runtime
+// check. The page asks only when the discovery document names the devchain network (so a real deployment
+// never sees a 404 in its console); a 404 still means "not a dev chain".
 import { useQuery } from "@tanstack/react-query";
 import { API_BASE_URL } from "./client";
 
@@ -45,6 +46,9 @@ export async function fetchDevchain(fetchFn: typeof fetch = fetch): Promise<Devc
   return parseDevchainInfo(await response.json());
 }
 
-export function useDevchain() {
-  return useQuery({ queryKey: ["devchain"], queryFn: () => fetchDevchain(), staleTime: Infinity, retry: 1 });
+/** The dev chain's facts when `networkName` (from /.well-known/x402) is "devchain", else null. */
+export function useDevchain(networkName: string | null | undefined) {
+  const enabled = networkName === "devchain";
+  const query = useQuery({ queryKey: ["devchain"], queryFn: () => fetchDevchain(), staleTime: Infinity, retry: 1, enabled });
+  return { ...query, data: enabled ? query.data : null, isPending: networkName === undefined || (enabled && query.isPending) };
 }
