@@ -113,15 +113,19 @@ def run(args: argparse.Namespace) -> int:
 def _bench(
     chain: DevChain, synthesizer: Any, folder: Path, reference: bytes, requests: int, duration_s: float
 ) -> dict[str, Any]:
-    base = {"data_dir": folder / "data", "frontend_dir": folder / "none", "builtin_voice": False}
-    free_app = create_app(Settings(**base, payment=PaymentSettings(mode="off")), synthesizers=[synthesizer])
-    payment = devchain_payment_settings(PaymentSettings(), chain, folder)
-    paid_app = create_app(Settings(**base, payment=payment), synthesizers=[synthesizer])
+    base = Settings(data_dir=folder / "data", frontend_dir=folder / "none", builtin_voice=False)
+    free_settings = base.model_copy(update={"payment": PaymentSettings(mode="off")})
+    paid_settings = base.model_copy(update={"payment": devchain_payment_settings(PaymentSettings(), chain, folder)})
+    free_app = create_app(free_settings, synthesizers=[synthesizer])
+    paid_app = create_app(paid_settings, synthesizers=[synthesizer])
     layer: PaymentLayer = paid_app.state.payment
     verify_s, settle_s = _time_calls(layer, "verify"), _time_calls(layer, "settle")
     payer = build_payer(chain.facts.payer_key, extra_asset=(chain.facts.network, chain.facts.token_address))
     params = {"duration": str(duration_s)}
-    files = {"text": (None, BENCH_TEXT), "audio": ("reference.wav", reference, "audio/wav")}
+    files: dict[str, tuple[str | None, bytes | str, str | None]] = {
+        "text": (None, BENCH_TEXT, None),
+        "audio": ("reference.wav", reference, "audio/wav"),
+    }
 
     async def measure() -> dict[str, list[float]]:
         with running_server(free_app) as free_url, running_server(paid_app) as paid_url:

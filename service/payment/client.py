@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from eth_account import Account
 from x402 import x402Client
+from x402.client_base import SpendControlAsset, SpendControls
 from x402.http.utils import decode_payment_response_header
 from x402.mechanisms.evm.exact import register_exact_evm_client
 from x402.mechanisms.evm.signers import EthAccountSigner
@@ -50,10 +51,10 @@ def build_payer(
     client = x402Client()
     register_exact_evm_client(client, EthAccountSigner(Account.from_key(private_key)))
     if extra_asset is not None:
-        entry: dict[str, str] = {"network": extra_asset[0], "asset": extra_asset[1]}
+        entry = SpendControlAsset(network=extra_asset[0], asset=extra_asset[1])
         if max_amount_atomic is not None:
             entry["max_amount_per_payment"] = str(max_amount_atomic)
-        client.set_spend_controls({"allowed_assets": [entry]})  # type: ignore[typeddict-item]
+        client.set_spend_controls(SpendControls(allowed_assets=[entry]))
     return client
 
 

@@ -7,7 +7,8 @@ verification and settlement.
     └── inner facilitator         verifies (signature, amount, payTo, simulation) and settles
         ├── ThreadedFacilitator   local mode: the SDK's x402FacilitatorSync + FacilitatorWeb3Signer, run in
         │                         worker threads (its web3 calls block)
-        └── HTTPFacilitatorClient facilitator mode: the SDK's client of a remote facilitator (async)
+        └── RemoteFacilitator     facilitator mode: the SDK's HTTPFacilitatorClient (async), its failures
+                                  named FacilitatorUnavailableError
 
 Failures of the RPC, the remote facilitator or the ledger are not payment problems: they are noted on the
 request's PaymentAttempt and the edge middleware answers 503 instead of 402. The SDK swallows most RPC
@@ -29,6 +30,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import httpx
 from x402 import x402FacilitatorSync
+from x402.http import FacilitatorConfig, HTTPFacilitatorClient
 from x402.mechanisms.evm import FacilitatorWeb3Signer
 from x402.mechanisms.evm.constants import (
     ERR_NONCE_ALREADY_USED,
@@ -275,10 +277,48 @@ def build_local_facilitator(
     return ThreadedFacilitator(sync_facilitator)
 
 
+class FacilitatorUnavailableError(RuntimeError):
+    """The remote facilitator could not be reached or answered something other than a verdict."""
+
+
+class RemoteFacilitator:
+    """The SDK's client of a remote facilitator (facilitator mode), with its failures named as such.
+
+    The SDK raises httpx errors for a dead facilitator and a bare ValueError for a non-200 answer or an
+    unparseable one: both mean "no verdict", which the adapter answers with 503, not 402.
+    """
+
+    def __init__(self, client: HTTPFacilitatorClient) -> None:
+        self._client = client
+
+    async def verify(self, payload: PaymentPayload, requirements: PaymentRequirements) -> VerifyResponse:
+        try:
+            return await self._client.verify(payload, requirements)
+        except (httpx.HTTPError, ValueError) as exc:
+            raise FacilitatorUnavailableError(f"facilitator {self._client.url}: {exc}") from exc
+
+    async def settle(self, payload: PaymentPayload, requirements: PaymentRequirements) -> SettleResponse:
+        try:
+            return await self._client.settle(payload, requirements)
+        except (httpx.HTTPError, ValueError) as exc:
+            raise FacilitatorUnavailableError(f"facilitator {self._client.url}: {exc}") from exc
+
+    def get_supported(self) -> SupportedResponse:
+        try:
+            return self._client.get_supported()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise FacilitatorUnavailableError(f"facilitator {self._client.url}: {exc}") from exc
+
+
+def build_remote_facilitator(url: str, timeout_s: float) -> RemoteFacilitator:
+    """Verification and settlement by a remote x402 facilitator (facilitator mode)."""
+    return RemoteFacilitator(HTTPFacilitatorClient(FacilitatorConfig(url=url, timeout=timeout_s)))
+
+
 # --- the adapter -------------------------------------------------------------------------------------------------
 
 # Exceptions that mean "the payment machinery is down", never "the payment is bad". Mapped in one place.
-UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (*RPC_TRANSPORT_ERRORS, httpx.HTTPError, LedgerError)
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (*RPC_TRANSPORT_ERRORS, FacilitatorUnavailableError, LedgerError)
 
 
 class GuardedFacilitator:

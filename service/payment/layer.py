@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from x402 import x402ResourceServer
-from x402.http import FacilitatorConfig, HTTPFacilitatorClient, PaymentOption
+from x402.http import PaymentOption
 from x402.http.middleware.fastapi import PaymentMiddlewareASGI
 from x402.http.types import HTTPRequestContext, RouteConfig
 from x402.mechanisms.evm.exact import register_exact_evm_server
@@ -34,7 +33,14 @@ from x402.schemas import AssetAmount, PaymentRequirements, ResourceConfig, Resou
 
 from model.errors import InputError
 from service.payment.chain import ChainUnavailableError, TokenChain
-from service.payment.facilitator import GuardedFacilitator, InnerFacilitator, ValidityPolicy, build_local_facilitator
+from service.payment.facilitator import (
+    FacilitatorUnavailableError,
+    GuardedFacilitator,
+    InnerFacilitator,
+    ValidityPolicy,
+    build_local_facilitator,
+    build_remote_facilitator,
+)
 from service.payment.ledger import Ledger, LedgerError
 from service.payment.middleware import PaidRoute, PaymentEdge
 from service.payment.networks import NETWORKS, PaymentTerms
@@ -171,9 +177,7 @@ class PaymentLayer:
             )
         if payment.facilitator_url is None:
             raise PaymentConfigError(f"facilitator mode needs {_env('facilitator_url')}", field=_env("facilitator_url"))
-        config = FacilitatorConfig(url=payment.facilitator_url, timeout=payment.confirmation_timeout_s + 10)
-        client: InnerFacilitator = HTTPFacilitatorClient(config)
-        return client
+        return build_remote_facilitator(payment.facilitator_url, timeout_s=payment.confirmation_timeout_s + 10)
 
     # --- prices and requirements ---------------------------------------------------------------------------
 
@@ -244,7 +248,7 @@ class PaymentLayer:
             raise PaymentConfigError(f"cannot open the payment ledger: {exc}", field=_env("ledger_url")) from exc
         try:
             self.server.initialize()
-        except httpx.HTTPError as exc:
+        except FacilitatorUnavailableError as exc:
             raise PaymentConfigError(
                 f"the facilitator at {self.settings.facilitator_url} did not answer: {exc}",
                 field=_env("facilitator_url"),

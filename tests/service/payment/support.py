@@ -313,3 +313,40 @@ def rpc(chain: DevChain, method: str, *params: Any) -> Any:
     reply = httpx.post(chain.facts.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
     reply.raise_for_status()
     return reply.json().get("result")
+
+
+def facilitator_app(chain: DevChain) -> FastAPI:
+    """A remote x402 facilitator over HTTP (/supported, /verify, /settle): the SDK's in-process facilitator
+    behind the wire format its HTTPFacilitatorClient speaks, for facilitator-mode tests."""
+    from x402 import x402FacilitatorSync
+    from x402.mechanisms.evm import FacilitatorWeb3Signer
+    from x402.mechanisms.evm.exact import register_exact_evm_facilitator
+    from x402.schemas import PaymentPayload, PaymentRequirements
+
+    facilitator = x402FacilitatorSync()
+    signer = FacilitatorWeb3Signer(private_key=chain.facilitator_key, rpc_url=chain.facts.rpc_url)
+    register_exact_evm_facilitator(facilitator, signer, networks=chain.facts.network)
+    app = FastAPI()
+    app.state.calls = []
+
+    def unpack(body: dict[str, Any]) -> tuple[PaymentPayload, PaymentRequirements]:
+        return (
+            PaymentPayload.model_validate(body["paymentPayload"]),
+            PaymentRequirements.model_validate(body["paymentRequirements"]),
+        )
+
+    @app.get("/supported")
+    def supported() -> dict[str, Any]:
+        return facilitator.get_supported().model_dump(by_alias=True, exclude_none=True)
+
+    @app.post("/verify")
+    def verify(body: dict[str, Any]) -> dict[str, Any]:
+        app.state.calls.append("verify")
+        return facilitator.verify(*unpack(body)).model_dump(by_alias=True, exclude_none=True)
+
+    @app.post("/settle")
+    def settle(body: dict[str, Any]) -> dict[str, Any]:
+        app.state.calls.append("settle")
+        return facilitator.settle(*unpack(body)).model_dump(by_alias=True, exclude_none=True)
+
+    return app

@@ -10,21 +10,25 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import requests
+from x402.http import FacilitatorConfig, HTTPFacilitatorClient
 from x402.schemas import PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse
 
 from model.runtime.synthesizer import Synthesizer
 from service.app import create_app
+from service.commands.bench_pay import running_server
 from service.payment.devchain.launch import DevChain, start_devchain
 from service.payment.facilitator import (
     ERR_PAYMENT_UNAVAILABLE,
     GuardedFacilitator,
     PaymentAttempt,
+    RemoteFacilitator,
     ThreadedFacilitator,
     ValidityPolicy,
     current_attempt,
@@ -37,6 +41,7 @@ from tests.service.payment.support import (
     HoldingSynthesizer,
     balance,
     decode_header,
+    facilitator_app,
     live_service,
     new_payer,
     paying_client,
@@ -422,3 +427,53 @@ async def test_a_request_that_times_out_is_never_settled(
     assert reply.status_code == 504
     assert [(e.state, e.error_reason) for e in entries] == [("released", "handler_failed:504")]
     assert balance(devchain, payer.address) == 1_000_000
+
+
+async def test_facilitator_mode_pays_through_a_remote_facilitator_and_503s_without_it(
+    tmp_path: Path,
+    devchain: DevChain,
+    synthesizer: Synthesizer,
+    service_settings: Callable[..., Settings],
+    reference_wav: bytes,
+) -> None:
+    remote = facilitator_app(devchain)
+    payer = new_payer(devchain)
+    pay_to_before = balance(devchain, devchain.facts.pay_to)
+    with ExitStack() as remote_server:
+        facilitator_url = remote_server.enter_context(running_server(remote))
+        payment = {"mode": "facilitator", "facilitator_url": facilitator_url, "facilitator_private_key": None}
+        settings = service_settings(f"sqlite:///{tmp_path / 'ledger.sqlite3'}", payment=payment)
+        with live_service(create_app(settings, synthesizers=[synthesizer])) as service:
+            async with paying_client(service.url, payer) as client:
+                paid = await client.post("/synthesize", params={"duration": "1"}, **form("Hi.", audio=reference_wav))
+                remote_server.close()  # the facilitator goes away
+                down = await client.post("/synthesize", params={"duration": "1"}, **form("Hi.", audio=reference_wav))
+            entries = service.layer.ledger.entries()
+    assert paid.status_code == 200, paid.text
+    assert remote.state.calls == ["verify", "settle"]
+    assert decode_header(paid.headers["PAYMENT-RESPONSE"])["success"] is True
+    assert balance(devchain, devchain.facts.pay_to) == pay_to_before + 167
+    assert down.status_code == 503 and down.json()["error"]["code"] == "payment_unavailable"
+    assert "facilitator" in down.json()["error"]["message"]
+    assert [e.state for e in entries] == ["settled"]
+
+
+async def test_a_facilitator_answering_without_a_verdict_is_an_outage(ledger: Ledger) -> None:
+    def broken(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, text="internal error")
+
+    client = HTTPFacilitatorClient(
+        FacilitatorConfig(
+            url="http://facilitator.test", http_client=httpx.AsyncClient(transport=httpx.MockTransport(broken))
+        )
+    )
+    guard = _guard(RemoteFacilitator(client), ledger)
+    attempt = _attempt()
+    token = current_attempt.set(attempt)
+    try:
+        result = await guard.verify(_payload(), _requirements())
+    finally:
+        current_attempt.reset(token)
+    assert result.invalid_reason == ERR_PAYMENT_UNAVAILABLE
+    assert attempt.unavailable is not None and "500" in attempt.unavailable
+    assert ledger.entries() == []
