@@ -213,7 +213,7 @@ def teacher_config_for(preset: str, **overrides: Any) -> TeacherConfig:
         base = replace(base, warmup_steps=10, checkpoint_every=50, log_every=10, loader=_TINY_LOADER)
     elif preset == "demo":
         base = replace(
-            base, steps=30_000, lr=3e-4, warmup_steps=300, ema_beta=0.999, checkpoint_every=100, keep_checkpoints=2,
+            base, steps=30_000, lr=3e-4, warmup_steps=300, ema_beta=0.999, checkpoint_every=50, keep_checkpoints=2,
             log_every=10, loader=_DEMO_LOADER,
         )  # fmt: skip
     return replace(base, **overrides)
