@@ -197,14 +197,14 @@ T = TypeVar("T")
 
 def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
     # Unknown keys are an error rather than silently ignored: a sidecar from a newer version should fail loudly.
-    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    known = {f.name: f for f in fields(cast(Any, cls))}
     unknown = set(data) - set(known)
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}")
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
-        default = known[name].default_factory if known[name].default_factory is not None else None  # type: ignore[misc]
-        sub = default() if callable(default) else None
+        factory = known[name].default_factory
+        sub = factory() if callable(factory) else None
         if sub is not None and is_dataclass(sub) and isinstance(value, dict):
             kwargs[name] = _from_dict(type(sub), value)
         else:

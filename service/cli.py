@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(handler(args) or 0)
     except (CliError, InputError, FileNotFoundError) as exc:
-        print(f"smalltts: error: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"smalltts: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
