@@ -98,3 +98,18 @@ def test_train_exports_a_mel_codec_and_resumes_exactly(small_corpus: Path, tmp_p
     report = evaluate_codec(codec_dir, small_corpus / "heldout.jsonl", limit=2, speaker_encoder=None)
     assert report["num_clips"] == 2 and report["codec"]["kind"] == "mel"
     assert 0 < report["mel_l1"] < 10
+
+
+def test_cli_user_mistakes_are_one_line_errors(
+    small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.cli import main
+
+    manifest = str(small_corpus / "manifest.jsonl")
+    assert main(["train", "vocoder", "--manifest", manifest, "--out", str(tmp_path / "r"), "--steps", "-1"]) == 2
+    assert "--steps must be >= 0" in capsys.readouterr().err
+    assert main(["train", "vocoder", "--manifest", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "r")]) == 2
+    assert "manifest not found" in capsys.readouterr().err
+    # The tiny preset's codec is the stand-in: nothing for a vocoder to train.
+    assert main(["train", "vocoder", "--manifest", manifest, "--out", str(tmp_path / "r"), "--preset", "tiny"]) == 2
+    assert "no trainable mel codec" in capsys.readouterr().err
