@@ -27,6 +27,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -138,6 +139,10 @@ class PaymentEdge:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.routes.get((scope.get("method", ""), scope.get("path", ""))) if scope["type"] == "http" else None
         if route is None:
+            alias = self._alias_of_paid_route(scope)
+            if alias is not None:
+                await error_response(404, "not_found", f"not found; the paid route is {alias}")(scope, receive, send)
+                return
             await self.app(scope, receive, send)
             return
         try:
@@ -164,6 +169,18 @@ class PaymentEdge:
             current_attempt.reset(token)
             # The handler raised or the client went away before any response started.
             await self.facilitator.release(attempt, "handler_error_or_disconnect")
+
+    def _alias_of_paid_route(self, scope: Scope) -> str | None:
+        """A paid path spelled differently ("/synthesize/", "//Synthesize"): the SDK still asks for payment on
+        it, but the router would only redirect or 404, and the SDK settles any status below 400, so a payment
+        presented there could pay for a redirect. Such spellings are refused before payment."""
+        if scope["type"] != "http":
+            return None
+        canonical = re.sub(r"/+", "/", scope.get("path", "")).rstrip("/").lower()
+        for (method, path), route in self.routes.items():
+            if method == scope.get("method") and path.lower() == canonical:
+                return route.path
+        return None
 
     # --- duration ------------------------------------------------------------------------------------------
 

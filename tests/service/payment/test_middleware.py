@@ -327,3 +327,24 @@ async def test_bad_duration_or_missing_text_is_a_clear_4xx_before_payment(paid_s
     assert (no_text.status_code, no_text.json()["error"]["field"]) == (422, "text")
     assert bad_json.status_code == 400
     assert (no_input.status_code, no_input.json()["error"]["field"]) == (422, "input")
+
+
+async def test_other_spellings_of_a_paid_path_are_refused_before_payment(
+    paid_service: LiveService, devchain: DevChain, reference_wav: bytes
+) -> None:
+    payer = new_payer(devchain)
+    terms = await _terms(paid_service, devchain, payer)
+    header = await _sdk_payment(terms.required, payer)
+    async with httpx.AsyncClient(base_url=paid_service.url, follow_redirects=False) as client:
+        replies = [
+            await client.post(
+                paid_service.url + path,  # absolute: httpx would resolve "//synthesize" against the base URL
+                params={"duration": DURATION},
+                headers={"PAYMENT-SIGNATURE": header},
+                **form("Hi.", audio=reference_wav),
+            )  # fmt: skip
+            for path in ("/synthesize/", "//synthesize", "/Synthesize")
+        ]
+    assert [reply.status_code for reply in replies] == [404, 404, 404]
+    assert all("/synthesize" in reply.json()["error"]["message"] for reply in replies)
+    assert balance(devchain, payer.address) == 1_000_000  # the redirect was never paid for
