@@ -119,11 +119,54 @@ def export_codec_dir(codec: MelCodec, out_dir: str | Path, *, trained: bool, mod
     encoder, decoder = export_codec(codec, out_dir)  # type: ignore[arg-type]  # MelCodec has StandinCodec's interface
     cfg = ModelConfig(preset="codec", codec=codec.config())
     common = {"opset": OPSET_VERSION, "trained": trained, "model_id": model_id}
+    for graph_path in (encoder, decoder):
+        dedupe_constants(graph_path)
     write_sidecar(encoder, cfg, graph="codec_encoder", inputs=list(CODEC_ENCODER_INPUTS),
                   outputs=list(CODEC_ENCODER_OUTPUTS), **common)  # fmt: skip
     write_sidecar(decoder, cfg, graph="codec_decoder", inputs=list(CODEC_DECODER_INPUTS),
                   outputs=list(CODEC_DECODER_OUTPUTS), **common)  # fmt: skip
     return Path(out_dir)
+
+
+def dedupe_constants(path: str | Path) -> int:
+    """Merges identical Constant nodes of an ONNX file in place; returns how many were removed.
+
+    The tracer inlines a fixed buffer (the DFT bases) as a new Constant at every use, so the unrolled Griffin-Lim
+    graph would hold 66 copies of each basis (139 MB instead of 9 MB).
+    """
+    import hashlib
+
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    first_output: dict[str, str] = {}
+    renamed: dict[str, str] = {}
+    kept = []
+    for node in graph.node:
+        if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].HasField("t"):
+            tensor = node.attribute[0].t
+            key = hashlib.sha256(
+                tensor.data_type.to_bytes(4, "little") + bytes(str(list(tensor.dims)), "ascii") + tensor.raw_data
+            ).hexdigest()
+            if tensor.raw_data and key in first_output:
+                renamed[node.output[0]] = first_output[key]
+                continue
+            first_output.setdefault(key, node.output[0])
+        kept.append(node)
+    if not renamed:
+        return 0
+    for node in kept:
+        for i, name in enumerate(node.input):
+            if name in renamed:
+                node.input[i] = renamed[name]
+    for output in graph.output:
+        if output.name in renamed:
+            raise ValueError(f"{path}: a graph output is a duplicated constant; not deduplicating")
+    del graph.node[:]
+    graph.node.extend(kept)
+    onnx.save(model, str(path))
+    return len(renamed)
 
 
 # --- the objective ------------------------------------------------------------------------------------------

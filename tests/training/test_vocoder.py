@@ -113,3 +113,27 @@ def test_cli_user_mistakes_are_one_line_errors(
     # The tiny preset's codec is the stand-in: nothing for a vocoder to train.
     assert main(["train", "vocoder", "--manifest", manifest, "--out", str(tmp_path / "r"), "--preset", "tiny"]) == 2
     assert "no trainable mel codec" in capsys.readouterr().err
+
+
+def test_griffin_lim_export_keeps_one_copy_of_each_basis(tmp_path: Path) -> None:
+    import numpy as np
+    import onnxruntime as ort
+
+    from model.export import export_codec
+    from model.nn.mel_codec import DEMO_CODEC, MelCodec
+    from training.vocoder import dedupe_constants, export_codec_dir
+
+    codec = MelCodec(DEMO_CODEC).eval()
+    codec.decoder.iterations = 3
+    _, raw = export_codec(codec, tmp_path / "raw")  # type: ignore[arg-type]
+    _, deduped = export_codec(codec, tmp_path / "deduped")  # type: ignore[arg-type]
+    assert dedupe_constants(deduped) > 0
+    assert deduped.stat().st_size < 0.6 * raw.stat().st_size
+    latents = np.random.default_rng(0).standard_normal((1, 4, 128)).astype(np.float32)
+    outputs = [ort.InferenceSession(str(p)).run(None, {"latents": latents})[0] for p in (raw, deduped)]
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    assert dedupe_constants(deduped) == 0
+    # export_codec_dir dedupes: the default 32-iteration Griffin-Lim decoder stays under 10 MB.
+    codec.decoder.iterations = 32
+    export_codec_dir(codec, tmp_path / "codec", trained=False, model_id="test")
+    assert (tmp_path / "codec" / "decoder.onnx").stat().st_size < 10_000_000
