@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.commands.eval",
     "service.commands.pay_say",
     "service.commands.bench_pay",
+    "service.commands.devchain",
 )
 
 

@@ -17,12 +17,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import rlp
 from eth_account import Account
 from pydantic import SecretStr
 from web3 import Web3
 
 from service.payment.devchain.anvil import DEV_CHAIN_ID, AnvilNode, start_anvil
-from service.payment.devchain.token import deploy_token, mint
+from service.payment.devchain.token import balance_of, deploy_token, mint
 from service.payment.settings import PaymentSettings
 
 ANVIL_KEYS = (
@@ -69,23 +70,42 @@ class DevChain:
         self.node.stop()
 
 
-def deploy_devchain_token(node: AnvilNode, payer_funds_atomic: int = PAYER_FUNDS_ATOMIC) -> DevChainFacts:
-    """Deploy the token on a running node and fund the dev payer."""
-    w3 = Web3(Web3.HTTPProvider(node.rpc_url))
-    token = deploy_token(w3, FACILITATOR_KEY, TOKEN_NAME)
-    payer = Account.from_key(PAYER_KEY).address
-    mint(w3, token, FACILITATOR_KEY, payer, payer_funds_atomic)
+def dev_accounts_facts(rpc_url: str, chain_id: int, token_address: str) -> DevChainFacts:
+    """The facts of a dev chain whose token is at `token_address`: the accounts are always anvil's own."""
     return DevChainFacts(
-        rpc_url=node.rpc_url,
-        chain_id=node.chain_id,
-        network=f"eip155:{node.chain_id}",
-        token_address=token,
+        rpc_url=rpc_url,
+        chain_id=chain_id,
+        network=f"eip155:{chain_id}",
+        token_address=Web3.to_checksum_address(token_address),
         token_name=TOKEN_NAME,
         pay_to=Account.from_key(PAY_TO_KEY).address,
-        payer_address=payer,
+        payer_address=Account.from_key(PAYER_KEY).address,
         payer_key=PAYER_KEY,
         facilitator_address=Account.from_key(FACILITATOR_KEY).address,
     )
+
+
+def first_contract_address(deployer: str) -> str:
+    """Where the first contract created by `deployer` lives: keccak(rlp([deployer, nonce 0]))[12:]."""
+    return Web3.to_checksum_address(Web3.keccak(rlp.encode([bytes.fromhex(deployer[2:]), 0]))[12:])
+
+
+def deploy_devchain_token(rpc_url: str, payer_funds_atomic: int = PAYER_FUNDS_ATOMIC) -> DevChainFacts:
+    """Deploy the test token on a running dev node and fund the dev payer.
+
+    Idempotent on a chain that already has it: the token is the first contract account 0 deploys, so its
+    address is known in advance; when code is already there it is reused and the payer is topped up.
+    """
+    w3 = Web3(Web3.HTTPProvider(rpc_url))
+    deployer = Account.from_key(FACILITATOR_KEY).address
+    token: str = first_contract_address(deployer)
+    if len(w3.eth.get_code(Web3.to_checksum_address(token))) == 0:
+        token = deploy_token(w3, FACILITATOR_KEY, TOKEN_NAME)
+    facts = dev_accounts_facts(rpc_url, w3.eth.chain_id, token)
+    funded = balance_of(w3, token, facts.payer_address)
+    if funded < payer_funds_atomic:
+        mint(w3, token, FACILITATOR_KEY, facts.payer_address, payer_funds_atomic - funded)
+    return facts
 
 
 @contextmanager
@@ -98,7 +118,7 @@ def start_devchain(state_dir: Path | None, port: int | None = None) -> Iterator[
     node = start_anvil(chain_id=DEV_CHAIN_ID, port=port, log_path=log_path)
     facts_path = state_dir / FACTS_FILE if state_dir is not None else None
     try:
-        facts = deploy_devchain_token(node)
+        facts = deploy_devchain_token(node.rpc_url)
         if facts_path is not None:
             facts_path.write_text(facts.to_json(), encoding="utf-8")
         yield DevChain(node=node, facts=facts, facilitator_key=FACILITATOR_KEY, facts_path=facts_path)
