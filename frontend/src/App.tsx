@@ -69,6 +69,9 @@ export function App({ config, terms, payment }: AppProps) {
   const synthesize = useSynthesize();
 
   useEffect(() => () => revokeResult(result), [result]);
+  // "Saved as …" belongs to the reference it was said about.
+  const resetSaveVoice = saveVoice.reset;
+  useEffect(() => resetSaveVoice(), [reference, resetSaveVoice]);
 
   const textLength = [...text].length;
   const priceAtomic = quote.data ? BigInt(quote.data.amount_atomic) : null;

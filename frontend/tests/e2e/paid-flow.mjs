@@ -5,8 +5,9 @@
 //   SMALLTTS_E2E_URL=http://127.0.0.1:8000 SMALLTTS_E2E_REFERENCE=ref.wav node tests/e2e/paid-flow.mjs
 //
 // Case 1 pays with the page's dev wallet and checks the audio, the receipt and the on-chain balance.
-// Case 2 connects an unfunded injected (EIP-6963) wallet and checks that the payment is refused in plain
-// words and no audio appears. Screenshots go to SMALLTTS_E2E_ARTIFACTS (default test-artifacts/).
+// Case 2 records a reference from Chromium's fake microphone, saves it as a voice and picks it, then
+// connects an unfunded injected (EIP-6963) wallet and checks that the payment is refused in plain words and
+// no audio appears. Screenshots go to SMALLTTS_E2E_ARTIFACTS (default test-artifacts/).
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -33,6 +34,9 @@ const CHROMIUM_FLAGS = [
   "--disable-sync",
   // The page only plays audio; no sound card is needed or wanted on a CI machine.
   "--mute-audio",
+  // A fake microphone (a beeping tone) that needs no permission prompt, for the recording case.
+  "--use-fake-device-for-media-stream",
+  "--use-fake-ui-for-media-stream",
 ];
 
 /** @param {string} name */
@@ -89,10 +93,33 @@ async function openPage(prepare) {
 }
 
 /** @param {import("playwright-core").Page} page */
-async function fillRequest(page) {
-  await page.getByRole("heading", { name: "Make speech" }).waitFor();
+async function uploadReference(page) {
   await page.getByLabel("Reference audio file").setInputFiles(referencePath);
   await page.getByLabel("Reference voice playback").waitFor();
+}
+
+/** Record ~1.5 s from the fake microphone, store it as a saved voice, and pick that voice.
+ * @param {import("playwright-core").Page} page */
+async function recordSaveAndPickVoice(page) {
+  await page.getByLabel("Record").check();
+  await page.getByRole("button", { name: "Start recording" }).click();
+  await page.getByRole("button", { name: /^Stop recording/ }).waitFor();
+  await page.waitForTimeout(1500);
+  await page.getByRole("button", { name: /^Stop recording/ }).click();
+  await page.getByLabel("Reference voice playback").waitFor();
+  await page.getByLabel("Save this reference as").fill("e2e recording");
+  await page.getByRole("button", { name: "Save voice" }).click();
+  await page.getByText("Saved as “e2e recording”.").waitFor(); // the service decoded and stored the WAV
+  await page.getByLabel(/^Saved voice \(\d+\)$/).check();
+  const select = page.getByLabel("Saved voice", { exact: true });
+  const option = select.locator("option", { hasText: "e2e recording" });
+  await select.selectOption((await option.getAttribute("value")) ?? "");
+}
+
+/** @param {import("playwright-core").Page} page @param {(page: import("playwright-core").Page) => Promise<void>} chooseReference */
+async function fillRequest(page, chooseReference) {
+  await page.getByRole("heading", { name: "Make speech" }).waitFor();
+  await chooseReference(page);
   const text = page.getByLabel("Text to speak");
   await text.fill("Hello from the browser test. ");
   await text.press("End");
@@ -117,7 +144,7 @@ async function paysWithTheDevWallet() {
     await page.goto(baseUrl);
     await page.getByRole("button", { name: "Use dev wallet" }).click();
     await page.getByTestId("payer-address").waitFor();
-    await fillRequest(page);
+    await fillRequest(page, uploadReference);
     const pay = page.getByRole("button", { name: /^Pay .* and synthesize$/ });
     assert.equal(await pay.innerText(), `Pay ${formatUsdc(price)} and synthesize`);
     await pay.click();
@@ -173,7 +200,7 @@ async function unfundedWalletIsRefused() {
     await page.getByRole("button", { name: "Connect E2E Wallet" }).click();
     await page.getByTestId("payer-address").waitFor();
     await page.getByTestId("balance").filter({ hasText: "0.00 USDC" }).waitFor();
-    await fillRequest(page);
+    await fillRequest(page, recordSaveAndPickVoice);
     await page.getByRole("button", { name: /^Pay .* and synthesize$/ }).click();
     const error = page.getByTestId("error");
     await error.waitFor({ timeout: 30_000 });
@@ -181,7 +208,7 @@ async function unfundedWalletIsRefused() {
     assert.equal(await page.getByTestId("result-audio").count(), 0);
     await page.screenshot({ path: path.join(artifacts, "unfunded-wallet.png"), fullPage: true });
     assert.deepEqual(problems, []);
-    console.log("unfunded wallet: refused with the insufficient-funds message, no audio");
+    console.log("recorded voice saved and picked; unfunded wallet: refused with the insufficient-funds message, no audio");
   } finally {
     await close();
   }
