@@ -124,8 +124,9 @@ clean:
 # is resumable: the corpus fills in missing clips, dataset builds resume at the first missing shard, and each
 # trainer continues from its latest checkpoint under $(DEMO_DIR) (`--resume latest` is passed when one exists).
 # RESUME in a later session: run `make train-demo` again (or only the stage you need, e.g. `make demo-teacher`);
-# nothing is repeated. To resume on another machine, copy $(DEMO_DIR) over (or at least its vocoder/,
-# teacher/ and asr/ run folders and the corpus seed: the corpus and shards are rebuilt identically).
+# nothing is repeated. On another machine, copy $(DEMO_DIR) over (its vocoder/, teacher/ and asr/ run folders are
+# enough: the corpus and shards are rebuilt identically from the seed), or `make demo-restore` first to start
+# from the vocoder checkpoint committed in $(DEMO_STATE)/ (see $(DEMO_STATE)/README.md).
 # `make -j3 train-demo` trains the vocoder, the teacher and the ASR side by side (they only share the codec's
 # fixed encoder, written before any of them starts).
 #   1. corpus: `smalltts dataset synth`: 104 espeak-ng voices (accent x variant, own speed and pitch) x 44 clips
@@ -135,6 +136,7 @@ clean:
 #   5. teacher (`--preset demo`) and the CTC ASR used for evaluation; 6. export + eval into model/demo/
 DEMO_DIR ?= .smalltts/train/demo
 DEMO_SEED ?= 0
+DEMO_STATE := training/demo_state
 DEMO_VOCODER_STEPS ?= 20000
 DEMO_TEACHER_STEPS ?= 30000
 DEMO_ASR_STEPS ?= 6000
@@ -143,7 +145,7 @@ DEMO_ENV := OMP_NUM_THREADS=1 nice -n 10
 CLI := $(PY) -m service.cli
 resume_flag = $$(test -f $(1)/checkpoints/latest && echo --resume latest)
 
-.PHONY: train-demo demo-corpus demo-codec demo-vocoder demo-data demo-teacher demo-asr demo-export
+.PHONY: train-demo demo-corpus demo-codec demo-restore demo-vocoder demo-data demo-teacher demo-asr demo-export
 
 train-demo: demo-vocoder demo-teacher demo-asr
 	@$(MAKE) --no-print-directory demo-export
@@ -153,10 +155,20 @@ demo-corpus: $(STAMP)
 	  --heldout-clips-per-speaker 4 --seed $(DEMO_SEED)
 	$(PY) -m training.demo_corpus --corpus $(DEMO_DIR)/corpus --heldout-voices 8
 
-# The codec folder (encoder fixed by the statistics) exists after step 0 of the vocoder run.
+# The codec folder (encoder fixed by the statistics) exists after step 0 of the vocoder run; when checkpoints
+# were copied in (demo-restore) it is re-exported from the latest one instead.
 demo-codec: demo-corpus
-	test -f $(DEMO_DIR)/vocoder/codec/encoder.onnx || $(DEMO_ENV) $(CLI) train vocoder \
-	  --manifest $(DEMO_DIR)/corpus/train.jsonl --out $(DEMO_DIR)/vocoder --seed $(DEMO_SEED) --steps 0
+	@test -f $(DEMO_DIR)/vocoder/codec/encoder.onnx || { \
+	  if test -f $(DEMO_DIR)/vocoder/checkpoints/latest; then $(PY) -m training.vocoder --export-codec $(DEMO_DIR)/vocoder; \
+	  else $(DEMO_ENV) $(CLI) train vocoder --manifest $(DEMO_DIR)/corpus/train.jsonl --out $(DEMO_DIR)/vocoder \
+	    --seed $(DEMO_SEED) --steps 0; fi; }
+
+# A fresh machine continues from the vocoder checkpoint committed in $(DEMO_STATE) (the teacher's state is too
+# large to commit: see its RESUME note there).
+demo-restore:
+	@test -d $(DEMO_DIR)/vocoder/checkpoints || { mkdir -p $(DEMO_DIR)/vocoder/checkpoints && \
+	  cp -r $(DEMO_STATE)/vocoder/step_* $(DEMO_DIR)/vocoder/checkpoints/ && \
+	  ls $(DEMO_STATE)/vocoder | grep step_ | tail -1 > $(DEMO_DIR)/vocoder/checkpoints/latest; }
 
 demo-vocoder: demo-codec
 	$(DEMO_ENV) $(CLI) train vocoder --manifest $(DEMO_DIR)/corpus/train.jsonl --out $(DEMO_DIR)/vocoder \

@@ -281,9 +281,40 @@ def train_vocoder(
     return loop.run(step_fn)
 
 
+def export_from_checkpoint(run_dir: str | Path) -> Path:
+    """Re-creates RUN/codec/ and RUN/codec.pt from the run's latest checkpoint (after copying checkpoints in)."""
+    from training.loop import STATE_FILE, TrainingError, find_latest_checkpoint
+
+    run_dir = Path(run_dir)
+    ckpt = find_latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise TrainingError(f"{run_dir} has no checkpoint to export the codec from")
+    state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=False)
+    if state.get("trainer") != "vocoder":
+        raise TrainingError(f"{ckpt} is a {state.get('trainer')!r} checkpoint, not a vocoder one")
+    codec = MelCodec(CodecConfig(**state["config"]["model"]["codec"]))
+    codec.load_state_dict(state["state"]["codec"])
+    save_mel_codec(codec, str(run_dir / CODEC_WEIGHTS))
+    return export_codec_dir(codec, run_dir / "codec", trained=int(state["step"]) > 0, model_id=f"mel-{ckpt.name}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Export a vocoder run's codec folder from its latest checkpoint.")
+    parser.add_argument("--export-codec", type=Path, required=True, metavar="RUN", help="a `train vocoder` run folder")
+    args = parser.parse_args(argv)
+    print(export_from_checkpoint(args.export_codec))
+    return 0
+
+
 def vocoder_config(**overrides: object) -> VocoderConfig:
     return replace(VocoderConfig(), **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
 
 def load_trained_codec(run_dir: str | Path) -> MelCodec:
     return load_mel_codec(str(Path(run_dir) / CODEC_WEIGHTS))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

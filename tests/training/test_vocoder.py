@@ -5,6 +5,8 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 
@@ -12,7 +14,14 @@ from model.config import read_sidecar
 from training.codec_eval import evaluate_codec
 from training.demo_corpus import split_corpus
 from training.loop import TrainingError
-from training.vocoder import CODEC_WEIGHTS, VocoderConfig, load_trained_codec, pick_clips, train_vocoder
+from training.vocoder import (
+    CODEC_WEIGHTS,
+    VocoderConfig,
+    export_from_checkpoint,
+    load_trained_codec,
+    pick_clips,
+    train_vocoder,
+)
 
 TINY = VocoderConfig(
     steps=3,
@@ -95,6 +104,15 @@ def test_train_exports_a_mel_codec_and_resumes_exactly(small_corpus: Path, tmp_p
     )
     assert (tmp_path / "resumed" / CODEC_WEIGHTS).is_file()
 
+    # Checkpoints copied to another machine: the codec folder is re-created from the latest one, same graphs.
+    moved = tmp_path / "moved"
+    shutil.copytree(tmp_path / "straight" / "checkpoints", moved / "checkpoints")
+    export_from_checkpoint(moved)
+    audio = np.random.default_rng(0).standard_normal((1, 1, 6400)).astype(np.float32)
+    for graph, feed in (("encoder", {"audio": audio}), ("decoder", {"latents": audio.reshape(1, 50, 128)})):
+        a, b = (ort.InferenceSession(str(d / f"{graph}.onnx")).run(None, feed)[0] for d in (codec_dir, moved / "codec"))
+        np.testing.assert_array_equal(a, b)
+
     report = evaluate_codec(codec_dir, small_corpus / "heldout.jsonl", limit=2, speaker_encoder=None)
     assert report["num_clips"] == 2 and report["codec"]["kind"] == "mel"
     assert 0 < report["mel_l1"] < 10
@@ -116,9 +134,6 @@ def test_cli_user_mistakes_are_one_line_errors(
 
 
 def test_griffin_lim_export_keeps_one_copy_of_each_basis(tmp_path: Path) -> None:
-    import numpy as np
-    import onnxruntime as ort
-
     from model.export import export_codec
     from model.nn.mel_codec import DEMO_CODEC, MelCodec
     from training.vocoder import dedupe_constants, export_codec_dir
