@@ -26,6 +26,7 @@ from service.commands.model_option import add_model_argument
 from service.logs import configure_logging
 from service.payment.devchain.anvil import AnvilError
 from service.payment.devchain.launch import describe_devchain, devchain_for_run
+from service.payment.layer import check_payments
 from service.settings import Settings
 
 
@@ -76,6 +77,7 @@ def resolve_settings_model(settings: Settings) -> Settings:
 def serve(settings: Settings, synthesizers: list[Synthesizer] | None = None) -> None:
     """Runs uvicorn until interrupted; our access log replaces uvicorn's."""
     app = create_app(settings, synthesizers=synthesizers)
+    check_payments(app)  # a wrong chain or an unreachable RPC: one error line, not a failed startup
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
 
 

@@ -160,6 +160,7 @@ class PaymentLayer:
         )
         self.server = x402ResourceServer(self.facilitator)
         register_exact_evm_server(self.server, networks=self.terms.network.caip2)
+        self._started = False
 
     def _build_inner(self) -> InnerFacilitator:
         payment = self.settings
@@ -222,11 +223,14 @@ class PaymentLayer:
     # --- lifecycle --------------------------------------------------------------------------------------------
 
     def start_blocking(self) -> None:
-        """Startup checks and reconciliation (blocking; the lifespan runs it in a thread).
+        """Startup checks and reconciliation (blocking; the lifespan runs it in a thread). Runs once: the CLI
+        may call it before uvicorn (to refuse bad settings with one line), the lifespan then skips it.
 
         Raises:
             PaymentConfigError: wrong chain, no token at `asset`, RPC or ledger unreachable.
         """
+        if self._started:
+            return
         network = self.terms.network
         try:
             chain_id = self.chain.chain_id()
@@ -254,6 +258,7 @@ class PaymentLayer:
                 field=_env("facilitator_url"),
             ) from exc
         self.reconcile(after_restart=True)
+        self._started = True
         logger.info(
             "payments on: %s mode, %s (%s), asset %s, pay_to %s, $%s/min, ledger %s",
             self.settings.mode, network.name, network.caip2, self.terms.asset, self.terms.pay_to,
@@ -280,6 +285,7 @@ class PaymentLayer:
 
     def close(self) -> None:
         self.ledger.close()
+        self._started = False
 
 
 def install_payment(
@@ -374,3 +380,11 @@ def install_service_payment(app: FastAPI, settings: ServiceSettings) -> PaymentL
         data_dir=settings.data_dir,
     )
     return install_payment(app, settings.payment, limits, estimate_text_duration_s)
+
+
+def check_payments(app: FastAPI) -> None:
+    """Run the payment startup checks now (for the CLI, before uvicorn): a bad chain or an unreachable RPC or
+    ledger becomes one PaymentConfigError line instead of a failed startup with a traceback."""
+    layer: PaymentLayer | None = getattr(app.state, "payment", None)
+    if layer is not None:
+        layer.start_blocking()
