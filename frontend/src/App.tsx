@@ -86,7 +86,7 @@ export function App({ config, terms, payment }: AppProps) {
   if (needsWallet && payer === null) blockers.push("connect a wallet");
   if (needsWallet && wrongChain) blockers.push(`switch the wallet to ${payment.chainName}`);
   if (needsWallet && payer !== null && payer.signer === null && !wrongChain) blockers.push("unlock the wallet");
-  if (quote.isError) blockers.push("fix the duration");
+  if (quote.isError) blockers.push("fix what the price line names");
   else if (!quoteCurrent && text.trim()) blockers.push("wait for the price");
 
   const onSubmit = (event: FormEvent) => {

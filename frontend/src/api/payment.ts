@@ -1,7 +1,7 @@
 // The service's payment terms and live price quotes, both from free routes.
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api } from "./client";
-import { ApiError } from "./queries";
+import { unwrap } from "./queries";
 import type { components } from "./schema";
 
 export type PaymentTermsInfo = components["schemas"]["PaymentTermsInfo"];
@@ -9,11 +9,6 @@ export type PriceQuote = components["schemas"]["PriceQuote"];
 
 /** USDC has 6 decimals on every network the service takes (Base, Base Sepolia and the dev chain's token). */
 export const USDC_DECIMALS = 6;
-
-function unwrap<T>(result: { data?: T; error?: unknown; response: Response }): T {
-  if (result.data === undefined) throw new ApiError(result.response.status, result.error);
-  return result.data;
-}
 
 /** Network, token and rate, from the x402 discovery document. */
 export function usePaymentTerms() {

@@ -17,7 +17,8 @@ export class ApiError extends Error {
   }
 }
 
-function unwrap<T>(result: { data?: T; error?: unknown; response: Response }): T {
+/** The body of a 2xx answer from openapi-fetch, or an ApiError with the server's message. */
+export function unwrap<T>(result: { data?: T; error?: unknown; response: Response }): T {
   if (result.data === undefined) throw new ApiError(result.response.status, result.error);
   return result.data;
 }

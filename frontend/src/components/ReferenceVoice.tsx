@@ -27,12 +27,10 @@ interface ReferenceVoiceProps {
   onChange: (reference: Reference | null) => void;
   limits: ReferenceLimits;
   voices: readonly SavedVoice[];
-  /** URL to play a saved voice back, or null when the server offers none. */
-  voiceAudioUrl?: (voiceId: string) => string | null;
 }
 
 /** Choose the voice to clone: upload a file, record the microphone, or pick a saved voice; then play it back. */
-export function ReferenceVoice({ value, onChange, limits, voices, voiceAudioUrl }: ReferenceVoiceProps) {
+export function ReferenceVoice({ value, onChange, limits, voices }: ReferenceVoiceProps) {
   const id = useId();
   const [source, setSource] = useState<Source>(value?.kind === "voice" ? "saved" : "upload");
   const [problem, setProblem] = useState<string | null>(null);
@@ -42,9 +40,8 @@ export function ReferenceVoice({ value, onChange, limits, voices, voiceAudioUrl 
     if (!tooLong) onChange({ kind: "file", source: "recording", blob: wav, fileName: "recording.wav", durationS });
   });
 
-  const previewUrl = usePreviewUrl(value?.kind === "file" ? value.blob : null);
-  const playbackUrl =
-    value?.kind === "file" ? previewUrl : value?.kind === "voice" ? (voiceAudioUrl?.(value.voiceId) ?? null) : null;
+  // Saved voices have no playback: the service offers no route that returns a stored reference's audio.
+  const playbackUrl = usePreviewUrl(value?.kind === "file" ? value.blob : null);
 
   const chooseSource = (next: Source) => {
     setSource(next);
