@@ -68,6 +68,7 @@ class PaymentAttempt:
     reserved: tuple[str, str] | None = None  # (payer, nonce) once verified and held
     settle_started: bool = False
     unavailable: str | None = None  # why the payment machinery failed: the request gets 503
+    settlement: SettleResponse | None = None  # the outcome of this request's settlement, once known
     reject_message: str | None = None  # a human explanation of a 402 reason, for the response body
 
     def note_unavailable(self, message: str) -> None:
@@ -407,16 +408,19 @@ class GuardedFacilitator:
 
     async def settle(self, payload: PaymentPayload, requirements: PaymentRequirements) -> SettleResponse:
         attempt = current_attempt.get() or PaymentAttempt(request_id="-", route="-", duration_s="-", protocol=2)
+        if attempt.settlement is not None:
+            # The SDK repeats a settlement_pending once, to wait for the receipt again; the ledger already
+            # holds it as pending with its tx, and reconciliation (not a second wait in this request) ends it.
+            return attempt.settlement
+        result = await self._settle(payload, requirements, attempt)
+        attempt.settlement = result
+        return result
+
+    async def _settle(
+        self, payload: PaymentPayload, requirements: PaymentRequirements, attempt: PaymentAttempt
+    ) -> SettleResponse:
         authorization = parse_authorization(payload.payload)
         payer, nonce = authorization.payer, authorization.nonce
-        entry = await run_in_thread(self._ledger.get, payer, nonce)
-        if entry is not None and entry.state == "pending":
-            # The SDK retries a settlement_pending once; we already told the ledger, and reconciliation
-            # (not a second receipt wait inside this request) finishes it.
-            return SettleResponse(
-                success=False, error_reason=ERR_SETTLEMENT_PENDING, transaction=entry.tx_hash or "",
-                network=requirements.network, payer=payer,
-            )  # fmt: skip
         attempt.settle_started = True
         try:
             moved = await run_in_thread(self._ledger.transition, payer, nonce, "served", from_states=("reserved",))

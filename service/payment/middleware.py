@@ -226,12 +226,11 @@ class PaymentEdge:
         return duration_s, _replaying_receive(rewritten, receive)
 
     async def _estimate(self, route: PaidRoute, text: str, *, speed: float) -> Decimal:
-        if len(text) > self.max_text_chars:
+        if len(text) > self.max_text_chars:  # the handler's own limit, checked before espeak-ng runs
             raise InputError(
                 f"text has {len(text)} characters; the limit is {self.max_text_chars}",
                 field=route.text_field,
-                code="too_long",
-                status=413,
+                code="text_too_long",
             )
         estimate_s = await anyio.to_thread.run_sync(self.estimate_duration_s, text)
         return quantize_estimate(estimate_s / speed, self.bounds)
@@ -448,7 +447,7 @@ def _missing_text(route: PaidRoute) -> InputError:
     return InputError(
         f"{route.text_field} is required (or pass duration): the price depends on the duration",
         field=route.text_field,
-        code="missing",
+        code="text_missing",
     )
 
 

@@ -223,9 +223,13 @@ async def test_a_second_settle_of_a_pending_payment_does_not_wait_again(ledger: 
     inner = FakeFacilitator(settle=pending)
     guard = _guard(inner, ledger)
     payload = _payload()
-    await guard.verify(payload, _requirements())
-    await guard.settle(payload, _requirements())
-    again = await guard.settle(payload, _requirements())  # the SDK retries settlement_pending once
+    token = current_attempt.set(_attempt())
+    try:
+        await guard.verify(payload, _requirements())
+        await guard.settle(payload, _requirements())
+        again = await guard.settle(payload, _requirements())  # the SDK retries settlement_pending once
+    finally:
+        current_attempt.reset(token)
     assert again.error_reason == "settlement_pending" and again.transaction == pending.transaction
     assert inner.settle_calls == 1
 
