@@ -134,16 +134,15 @@ def run_bench(config: BenchConfig, launch: Launcher | None = None) -> dict[str, 
     """Both configurations, every level; returns the JSON report.
 
     `launch(config, max_batch_size)` starts a server and yields its URL; default: `smalltts serve` in a
-    subprocess (`served`).
+    subprocess (`served`). Both servers run at once and the levels alternate between them (batched, then
+    unbatched, at each concurrency), so a slow drift in the machine's load hits both sides of the ratio alike.
     """
     launch = launch if launch is not None else served
     batch_sizes = [config.max_batch_size] + ([1] if config.baseline and config.max_batch_size != 1 else [])
-    runs: list[RunResult] = []
-    model: dict[str, Any] = {}
-    for max_batch_size in batch_sizes:
-        with launch(config, max_batch_size) as url:
-            model = httpx.get(f"{url}/v1/config", timeout=30).json()
-            runs.append(asyncio.run(_run_levels(url, config, max_batch_size)))
+    with contextlib.ExitStack() as stack:
+        urls = {size: stack.enter_context(launch(config, size)) for size in batch_sizes}
+        model: dict[str, Any] = httpx.get(f"{urls[batch_sizes[0]]}/v1/config", timeout=30).json()
+        runs = asyncio.run(_run_levels(urls, config))
     report: dict[str, Any] = {
         "model": {"dir": str(config.model_dir), "id": model.get("model_id"), "trained": model.get("trained")},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
@@ -252,21 +251,28 @@ class _Sample:
     ok: bool
 
 
-async def _run_levels(url: str, config: BenchConfig, max_batch_size: int) -> RunResult:
+async def _run_levels(urls: dict[int, str], config: BenchConfig) -> list[RunResult]:
     reference = reference_wav()
-    limits = httpx.Limits(max_connections=max(config.levels) + 4, max_keepalive_connections=max(config.levels) + 4)
-    async with httpx.AsyncClient(base_url=url, timeout=3600, limits=limits) as client:
-        # Warm-up: first requests pay for thread pools, allocations and the reference cache.
-        await _level(client, reference, config, concurrency=min(max(config.levels), config.max_batch_size), count=1)
-        result = RunResult(max_batch_size=max_batch_size)
+    connections = max(config.levels) + 4
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    results = {size: RunResult(max_batch_size=size) for size in urls}
+    async with contextlib.AsyncExitStack() as stack:
+        clients = {
+            size: await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=3600, limits=limits))
+            for size, url in urls.items()
+        }
+        for client in clients.values():
+            # Warm-up: first requests pay for thread pools, allocations and the reference cache.
+            await _level(client, reference, config, concurrency=min(max(config.levels), config.max_batch_size), count=1)
         for concurrency in config.levels:
-            before = await _batch_counters(client)
-            started = time.perf_counter()
-            samples = await _level(client, reference, config, concurrency, config.requests_per_client)
-            wall_s = time.perf_counter() - started
-            after = await _batch_counters(client)
-            result.levels.append(_summarize(concurrency, samples, wall_s, before, after))
-    return result
+            for size, client in clients.items():
+                before = await _batch_counters(client)
+                started = time.perf_counter()
+                samples = await _level(client, reference, config, concurrency, config.requests_per_client)
+                wall_s = time.perf_counter() - started
+                after = await _batch_counters(client)
+                results[size].levels.append(_summarize(concurrency, samples, wall_s, before, after))
+    return list(results.values())
 
 
 async def _level(
