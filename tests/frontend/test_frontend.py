@@ -11,6 +11,7 @@ freshly built page. Screenshots land in frontend/test-artifacts/ (git-ignored).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,7 +72,9 @@ def test_typescript_strict_typecheck_passes() -> None:
 
 def test_vitest_unit_tests_pass() -> None:
     result = npm("test")
-    assert "failed" not in result.stdout.lower().replace("0 failed", "")
+    summary = re.search(r"Tests\s+(\d+) passed", result.stdout)
+    assert summary is not None and int(summary.group(1)) > 0, result.stdout
+    assert "failed" not in result.stdout
 
 
 def test_production_build_emits_the_page(built_frontend: Path) -> None:
