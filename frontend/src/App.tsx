@@ -37,11 +37,6 @@ const STAGE_TEXT: Record<Exclude<SynthesisStage, "idle">, string> = {
   generating: "Payment signed; generating the speech…",
 };
 
-const EXPLORERS: Record<string, string> = {
-  "eip155:8453": "https://basescan.org/tx/",
-  "eip155:84532": "https://sepolia.basescan.org/tx/",
-};
-
 export function App({ config, terms, payment }: AppProps) {
   const [reference, setReference] = useState<Reference | null>(null);
   const [text, setText] = useState(DEFAULT_TEXT);
@@ -227,11 +222,7 @@ export function App({ config, terms, payment }: AppProps) {
           <Result
             result={result}
             priceText={result.paidAtomic ? formatToken(result.paidAtomic, USDC_DECIMALS) : null}
-            explorerTxUrl={
-              result.transaction && result.network && EXPLORERS[result.network]
-                ? `${EXPLORERS[result.network]}${result.transaction}`
-                : null
-            }
+            explorerTxUrl={explorerTxUrl(payment?.chain ?? null, result.transaction)}
           />
         )}
 
@@ -274,6 +265,12 @@ function SaveVoiceRow(props: {
       )}
     </div>
   );
+}
+
+/** The block explorer's page for `tx` (Basescan on Base and Base Sepolia; none for the local dev chain). */
+function explorerTxUrl(chain: Chain | null, tx: string | null): string | null {
+  const explorer = chain?.blockExplorers?.default.url;
+  return explorer && tx ? `${explorer}/tx/${tx}` : null;
 }
 
 function clamp(value: number, low: number, high: number): number {

@@ -170,6 +170,8 @@ async function paysWithTheDevWallet() {
 
     const tx = (await page.getByTestId("tx-hash").innerText()).trim();
     assert.match(tx, /^0x[0-9a-f]{64}$/);
+    // A local transaction: no link to Base Sepolia's explorer, although the chain id is the same.
+    assert.equal(await page.getByTestId("tx-hash").locator("a").count(), 0);
     const receipt = await chain.getTransactionReceipt({ hash: /** @type {`0x${string}`} */ (tx) });
     assert.equal(receipt.status, "success");
     const after = await balanceOf(facts.payer_address);
