@@ -10,7 +10,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +122,16 @@ def _attempt() -> PaymentAttempt:
     return PaymentAttempt(request_id="r1", route="POST /synthesize", duration_s="2", protocol=2)
 
 
+@contextmanager
+def in_request(attempt: PaymentAttempt) -> Iterator[PaymentAttempt]:
+    """Calls made inside see `attempt` as the current request's, as the edge middleware arranges."""
+    token = current_attempt.set(attempt)
+    try:
+        yield attempt
+    finally:
+        current_attempt.reset(token)
+
+
 async def test_validity_window_is_checked_before_anything_is_reserved(ledger: Ledger) -> None:
     inner = FakeFacilitator()
     guard = _guard(inner, ledger)
@@ -166,11 +176,8 @@ async def test_an_outage_is_reported_as_unavailable_never_as_a_bad_payment(ledge
     inner = FakeFacilitator(verify=requests.ConnectionError("connection refused"))
     guard = _guard(inner, ledger)
     attempt = _attempt()
-    token = current_attempt.set(attempt)
-    try:
+    with in_request(attempt):
         result = await guard.verify(_payload(), _requirements())
-    finally:
-        current_attempt.reset(token)
     assert result.invalid_reason == ERR_PAYMENT_UNAVAILABLE
     assert attempt.unavailable is not None and "ConnectionError" in attempt.unavailable
     assert ledger.entries() == []
@@ -181,11 +188,8 @@ async def test_a_slow_verification_times_out_as_unavailable(ledger: Ledger) -> N
     inner.delay_s = 5
     guard = _guard(inner, ledger, verify_timeout_s=0.1)
     attempt = _attempt()
-    token = current_attempt.set(attempt)
-    try:
+    with in_request(attempt):
         result = await guard.verify(_payload(), _requirements())
-    finally:
-        current_attempt.reset(token)
     assert result.invalid_reason == ERR_PAYMENT_UNAVAILABLE and "did not finish" in (attempt.unavailable or "")
 
 
@@ -223,13 +227,10 @@ async def test_a_second_settle_of_a_pending_payment_does_not_wait_again(ledger: 
     inner = FakeFacilitator(settle=pending)
     guard = _guard(inner, ledger)
     payload = _payload()
-    token = current_attempt.set(_attempt())
-    try:
+    with in_request(_attempt()):
         await guard.verify(payload, _requirements())
         await guard.settle(payload, _requirements())
         again = await guard.settle(payload, _requirements())  # the SDK retries settlement_pending once
-    finally:
-        current_attempt.reset(token)
     assert again.error_reason == "settlement_pending" and again.transaction == pending.transaction
     assert inner.settle_calls == 1
 
@@ -237,11 +238,8 @@ async def test_a_second_settle_of_a_pending_payment_does_not_wait_again(ledger: 
 async def test_release_frees_a_verified_payment_whose_request_failed(ledger: Ledger) -> None:
     guard = _guard(FakeFacilitator(), ledger)
     attempt, payload = _attempt(), _payload()
-    token = current_attempt.set(attempt)
-    try:
+    with in_request(attempt):
         assert (await guard.verify(payload, _requirements())).is_valid
-    finally:
-        current_attempt.reset(token)
     await guard.release(attempt, "handler_failed:500")
     [entry] = ledger.entries()
     assert (entry.state, entry.error_reason) == ("released", "handler_failed:500")
@@ -259,8 +257,7 @@ async def test_threaded_facilitator_runs_blocking_calls_off_the_event_loop() -> 
             return VerifyResponse(is_valid=True)
 
     attempt = _attempt()
-    token = current_attempt.set(attempt)
-    try:
+    with in_request(attempt):
         facilitator = ThreadedFacilitator(BlockingSync())  # type: ignore[arg-type]
         ticks = 0
 
@@ -271,8 +268,6 @@ async def test_threaded_facilitator_runs_blocking_calls_off_the_event_loop() -> 
                 ticks += 1
 
         await asyncio.gather(facilitator.verify(_payload(), _requirements()), tick())
-    finally:
-        current_attempt.reset(token)
     [(thread_id, seen_attempt)] = seen
     assert thread_id != loop_thread
     assert seen_attempt is attempt  # the worker thread sees the request's attempt (for RPC outage notes)
@@ -473,11 +468,8 @@ async def test_a_facilitator_answering_without_a_verdict_is_an_outage(ledger: Le
     )
     guard = _guard(RemoteFacilitator(client), ledger)
     attempt = _attempt()
-    token = current_attempt.set(attempt)
-    try:
+    with in_request(attempt):
         result = await guard.verify(_payload(), _requirements())
-    finally:
-        current_attempt.reset(token)
     assert result.invalid_reason == ERR_PAYMENT_UNAVAILABLE
     assert attempt.unavailable is not None and "500" in attempt.unavailable
     assert ledger.entries() == []
