@@ -107,12 +107,13 @@ async function recordSaveAndPickVoice(page) {
   await page.waitForTimeout(1500);
   await page.getByRole("button", { name: /^Stop recording/ }).click();
   await page.getByLabel("Reference voice playback").waitFor();
-  await page.getByLabel("Save this reference as").fill("e2e recording");
+  const name = `e2e recording ${Date.now()}`; // unique, so reruns against one service pick this take
+  await page.getByLabel("Save this reference as").fill(name);
   await page.getByRole("button", { name: "Save voice" }).click();
-  await page.getByText("Saved as “e2e recording”.").waitFor(); // the service decoded and stored the WAV
+  await page.getByText(`Saved as “${name}”.`).waitFor(); // the service decoded and stored the WAV
   await page.getByLabel(/^Saved voice \(\d+\)$/).check();
   const select = page.getByLabel("Saved voice", { exact: true });
-  const option = select.locator("option", { hasText: "e2e recording" });
+  const option = select.locator("option", { hasText: name });
   await select.selectOption((await option.getAttribute("value")) ?? "");
 }
 
