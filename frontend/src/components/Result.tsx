@@ -7,7 +7,6 @@ export interface SynthesisResult {
   processingMs: number | null;
   /** Settlement tx hash from PAYMENT-RESPONSE, when the request was paid. */
   transaction: string | null;
-  network: string | null;
   paidAtomic: string | null;
 }
 

@@ -59,7 +59,7 @@ export async function synthesizeOnce(
   onStage(input.payment ? "asking" : "generating");
   let outcome: { data?: Blob; error?: unknown; response: Response };
   try {
-    const result = await client.POST("/synthesize", {
+    outcome = await client.POST("/synthesize", {
       params: {
         query: {
           duration: input.durationS,
@@ -74,7 +74,6 @@ export async function synthesizeOnce(
       parseAs: "blob",
       fetch: (request: Request) => requestFetch(request),
     });
-    outcome = result;
   } catch (error) {
     const failure = errorFromException(error);
     if (signed && failure.kind === "network") {
@@ -104,7 +103,6 @@ export async function synthesizeOnce(
     modelId: header("X-Smalltts-Model-Id"),
     processingMs: numberHeader("X-Smalltts-Processing-Ms"),
     transaction: receipt?.success ? receipt.transaction : null,
-    network: receipt?.network ?? null,
     paidAtomic: receipt?.success && input.payment ? input.payment.terms.amountAtomic : null,
   };
 }
@@ -118,9 +116,6 @@ export function useSynthesize(deps: SynthesizeDeps = {}) {
     }),
     retry: 0,
     onSettled: () => setStage("idle"),
-    onMutate: () => {
-      setStage("asking");
-    },
   });
   return { ...mutation, stage };
 }

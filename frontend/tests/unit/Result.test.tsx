@@ -10,7 +10,6 @@ const result: SynthesisResult = {
   modelId: "random-tiny-seed0",
   processingMs: 95.4,
   transaction: `0x${"ab".repeat(32)}`,
-  network: "eip155:84532",
   paidAtomic: "334",
 };
 

@@ -56,7 +56,6 @@ describe("synthesizeOnce", () => {
     expect([audio.name, await audio.text()]).toEqual(["ref.wav", "RIFF"]);
     expect(result).toMatchObject({
       transaction: TX,
-      network: "eip155:84532",
       paidAtomic: "334",
       durationS: 2,
       seed: "42",
