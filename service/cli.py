@@ -19,31 +19,37 @@ from collections.abc import Callable, Sequence
 
 from model.errors import InputError
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "service.commands.say",
-    "service.commands.info",
-    "service.commands.fetch",
-    "service.commands.export",
-    "service.commands.bench",
-    "service.commands.serve",
-    "service.commands.bench_server",
-    "service.commands.dataset",
-    "service.commands.train",
-    "service.commands.eval",
-    "service.commands.pay_say",
-    "service.commands.bench_pay",
-    "service.commands.devchain",
-)
+# Command name -> the module that registers it. Only the chosen command's module is imported, so a light
+# command (fetch, info, say) does not pay for importing the web app, web3 or torch.
+COMMANDS: dict[str, str] = {
+    "say": "service.commands.say",
+    "info": "service.commands.info",
+    "fetch": "service.commands.fetch",
+    "export": "service.commands.export",
+    "bench": "service.commands.bench",
+    "serve": "service.commands.serve",
+    "run": "service.commands.serve",
+    "bench-server": "service.commands.bench_server",
+    "dataset": "service.commands.dataset",
+    "train": "service.commands.train",
+    "eval": "service.commands.eval",
+    "pay-say": "service.commands.pay_say",
+    "bench-pay": "service.commands.bench_pay",
+    "devchain": "service.commands.devchain",
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
 
 class CliError(Exception):
     """A user-facing CLI failure: printed as one line, exit status 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for one command (its module alone is imported), or for all of them (help, unknown names)."""
     parser = argparse.ArgumentParser(prog="smalltts", description="Expressive voice-cloning text-to-speech.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    modules = (COMMANDS[command],) if command in COMMANDS else COMMAND_MODULES
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -55,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int | None] = args.handler
     try:
