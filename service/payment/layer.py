@@ -48,6 +48,7 @@ from service.payment.pricing import DurationBounds, Pricing, parse_duration
 from service.payment.reconcile import reconcile_ledger
 from service.payment.routes import PaymentInfo, build_payment_router
 from service.payment.settings import PaymentSettings
+from service.synthesis import AUDIO_HEADERS
 
 if TYPE_CHECKING:
     from service.settings import Settings as ServiceSettings
@@ -338,7 +339,8 @@ def install_payment(
         allow_origins=["*"],
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=list(REQUEST_HEADERS),
-        expose_headers=list(RESPONSE_HEADERS),
+        # The page reads the receipt and the audio's facts (duration, seed, warnings) from these.
+        expose_headers=[*RESPONSE_HEADERS, *AUDIO_HEADERS],
     )
     app.state.payment = layer
     return layer

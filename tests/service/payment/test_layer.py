@@ -177,6 +177,7 @@ async def test_cors_allows_the_payment_headers_and_exposes_the_receipts(paid_ser
     assert "payment-signature" in allowed and "x-payment" in allowed
     exposed = {h.strip().lower() for h in unpaid.headers["access-control-expose-headers"].split(",")}
     assert {"payment-required", "payment-response", "x-payment-response"} <= exposed
+    assert {"x-smalltts-duration-s", "x-smalltts-seed", "x-request-id"} <= exposed  # the page reads these
 
 
 async def test_startup_refuses_a_rpc_on_the_wrong_chain(
