@@ -298,8 +298,19 @@ def export_model_dir(
             DENOISER_OUTPUTS,
         ),
     ]
+    # Exact torch counts per graph: the encoder holds the text/style encoders and the cross-K/V projections,
+    # the denoiser everything else (the ONNX initializers undercount slightly after constant folding).
+    counts = _graph_parameter_counts(model)
     for path, graph, inputs, outputs in graphs:
-        write_sidecar(path, model.cfg, graph=graph, inputs=list(inputs), outputs=list(outputs), **common)
+        write_sidecar(
+            path,
+            model.cfg,
+            graph=graph,
+            inputs=list(inputs),
+            outputs=list(outputs),
+            num_parameters=counts[graph],
+            **common,
+        )
     if codec is not None:
         codec.eval()
         encoder, decoder = export_codec(codec, out_dir / "codec", exporter=exporter)
@@ -362,3 +373,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _graph_parameter_counts(model: DiTModel) -> dict[str, int]:
+    cross = (".to_k_ref.", ".to_v_ref.", ".to_k_text.", ".to_v_text.", ".k_norm_cross.")
+    encoder = 0
+    total = 0
+    for name, param in model.named_parameters():
+        total += param.numel()
+        if name.startswith(("phoneme_embedding.", "style_encoder.", "dit.phoneme_proj.")) or any(
+            part in name for part in cross
+        ):
+            encoder += param.numel()
+    return {"condition_encoder": encoder, "denoiser": total - encoder}

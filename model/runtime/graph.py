@@ -145,7 +145,10 @@ class OnnxGraph:
 
     @property
     def num_parameters(self) -> int:
-        return self.file_info.num_parameters
+        """The exporter's exact count when the sidecar has it (constant folding merges a few initializers),
+        else the elements of the graph's initializers."""
+        declared = (self.sidecar or {}).get("num_parameters")
+        return int(declared) if isinstance(declared, int) else self.file_info.num_parameters
 
     @property
     def file_info(self) -> OnnxFileInfo:

@@ -36,6 +36,24 @@ def sessions(tiny_model_dir: Path) -> dict[str, ort.InferenceSession]:
     return {name: _session(tiny_model_dir / name) for name in GRAPHS}
 
 
+def test_sidecars_carry_the_exact_parameter_split(tiny_model_dir: Path, tiny_model: DiTModel) -> None:
+    counts = {
+        graph: json.loads((tiny_model_dir / "dmd" / f"{graph}.json").read_text())["num_parameters"]
+        for graph in ("condition_encoder", "denoiser")
+    }
+    assert sum(counts.values()) == sum(p.numel() for p in tiny_model.parameters())
+    # The encoder graph holds the text and style encoders: more than their own parameters alone.
+    assert counts["condition_encoder"] > sum(p.numel() for p in tiny_model.style_encoder.parameters())
+
+
+def test_full_preset_splits_as_the_spec_says() -> None:
+    from model.export import _graph_parameter_counts
+
+    counts = _graph_parameter_counts(DiTModel(preset_config("full")))
+    # spec §3.9: condition encoder ~112.6 M, denoiser ~215.2 M, 327,756,609 in all
+    assert counts == {"condition_encoder": 112_564_865, "denoiser": 215_191_744}
+
+
 def _signature(values: list[ort.NodeArg]) -> list[tuple[str, str, list[int | str]]]:
     return [(v.name, v.type, list(v.shape)) for v in values]
 
