@@ -149,7 +149,13 @@ def preset_config(name: str) -> ModelConfig:
             text=TextEncoderConfig(dim=32, num_layers=1, num_heads=2, mlp_dim=64),
             style=StyleEncoderConfig(dim=32, num_layers=1, num_heads=2, mlp_dim=64),
             dit=DiTConfig(
-                dim=48, depth=2, num_heads=2, head_dim=24, rope_dim=16, conv_pos_kernel=7, conv_pos_groups=4,
+                dim=48,
+                depth=2,
+                num_heads=2,
+                head_dim=24,
+                rope_dim=16,
+                conv_pos_kernel=7,
+                conv_pos_groups=4,
                 time_freq_dim=32,
             ),
         )
