@@ -74,7 +74,7 @@ frontend/dist/index.html: $(FRONTEND_STAMP) $(FRONTEND_SOURCES)
 run: install frontend
 	@$(PY) -m service.cli run --host $(HOST) --port $(PORT)
 
-test: install docker-check
+test: install docker-check lint typecheck
 	@HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 # Compose files and Dockerfiles, checked without a Docker engine (CI has none). docker-compose v1 (Debian's,
@@ -110,7 +110,7 @@ lint: install
 	@$(PY) -m ruff format --check model training service tests
 
 typecheck: install
-	@$(PY) -m mypy model/config.py model/schedule.py model/text model/runtime service
+	@$(PY) -m mypy --no-error-summary model/config.py model/schedule.py model/text model/runtime service
 
 bench: install
 	@$(PY) -m service.cli bench --out bench/runtime.json
