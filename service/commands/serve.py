@@ -11,6 +11,7 @@ then serves. CPU smoke test: `smalltts run --port 8000` then `curl http://127.0.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,9 @@ def run_run(args: argparse.Namespace) -> int:
         synthesizers = load_synthesizers(settings)
     except (AssetError, ValueError) as exc:
         raise CliError(f"cannot load the model: {exc}") from None
+    # uvicorn re-raises a captured SIGTERM after its graceful shutdown; with the default handler that would kill
+    # the process before the dev chain below is stopped, so turn it into an exit that unwinds the `with`.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     # Default payments (local, dev chain, no RPC given): start anvil with the test token for this run.
     try:
         with devchain_for_run(settings.payment) as (payment, chain):
@@ -106,6 +110,10 @@ def run_run(args: argparse.Namespace) -> int:
     except AnvilError as exc:
         raise CliError(f"cannot start the dev chain: {exc}") from None
     return 0
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def announce(settings: Settings, synthesizer: Synthesizer) -> None:

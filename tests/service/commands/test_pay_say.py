@@ -73,7 +73,8 @@ def test_run_starts_the_dev_chain_and_pay_say_pays_it(tmp_path: Path, tiny_model
         )  # fmt: skip
         assert refused == 2 and not (tmp_path / "no.wav").exists()  # 251 units is over the payer's own cap
     finally:
-        process.send_signal(signal.SIGINT)
+        # SIGTERM, as systemd or docker stop a service: the dev chain must go down with it (Ctrl-C is SIGINT).
+        process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
     assert not (tmp_path / ".smalltts" / "devchain.json").exists()
     with pytest.raises(httpx.HTTPError):
