@@ -154,6 +154,16 @@ class VoiceStore:
             self._latents[voice_id] = latents
         return latents
 
+    def reference_wav(self, voice_id: str) -> bytes:
+        """The stored reference recording as WAV bytes (mono, codec rate, 16-bit), for playing it back."""
+        self.get(voice_id)
+        try:
+            return (self.root / voice_id / "reference.wav").read_bytes()
+        except FileNotFoundError as exc:  # deleted between the lookup and the read
+            raise UnknownVoiceError(
+                f"unknown voice {voice_id!r}; create one with POST /v1/voices", field="voice"
+            ) from exc
+
     def delete(self, voice_id: str) -> Voice:
         voice = self.get(voice_id)
         with self._lock:

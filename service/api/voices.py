@@ -1,9 +1,10 @@
 """Voices: upload a reference once, then speak with its id (latents and cross-attention K/V stay cached).
 
-POST   /v1/voices          multipart `audio` (+ optional `name`) -> 201 {id, name, ...}
-GET    /v1/voices          -> {voices: [...]}
-GET    /v1/voices/{id}     -> {id, name, ...}
-DELETE /v1/voices/{id}     -> {id, deleted: true}
+POST   /v1/voices               multipart `audio` (+ optional `name`) -> 201 {id, name, ...}
+GET    /v1/voices               -> {voices: [...]}
+GET    /v1/voices/{id}          -> {id, name, ...}
+GET    /v1/voices/{id}/audio    -> audio/wav: the stored reference, to play it back on the page
+DELETE /v1/voices/{id}          -> {id, deleted: true}
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from model.errors import InputError
 from service.deps import PipelineDep, VoicesDep, require_multipart
 from service.errors import error_responses
+from service.synthesis import AUDIO_MEDIA_TYPES, BINARY_SCHEMA
 from service.voices import Voice
 
 router = APIRouter(tags=["voices"])
@@ -102,6 +105,24 @@ async def list_voices(voices: VoicesDep) -> VoiceListResponse:
 async def get_voice(voices: VoicesDep, voice_id: VoiceId) -> VoiceResponse:
     """One stored voice."""
     return VoiceResponse.of(voices.get(voice_id))
+
+
+@router.get(
+    "/v1/voices/{voice_id}/audio",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The stored reference recording (mono, codec rate, 16-bit PCM WAV).",
+            "content": {AUDIO_MEDIA_TYPES["wav"]: BINARY_SCHEMA},
+        },
+        **error_responses(404, 422, 503),
+    },
+    summary="Play a voice's reference",
+)
+async def get_voice_audio(voices: VoicesDep, voice_id: VoiceId) -> Response:
+    """The reference recording a stored voice was made from, as audio/wav."""
+    body = await anyio.to_thread.run_sync(voices.reference_wav, voice_id)
+    return Response(content=body, media_type=AUDIO_MEDIA_TYPES["wav"])
 
 
 @router.delete("/v1/voices/{voice_id}", responses=error_responses(404, 422, 503), summary="Delete a voice")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import pytest
+import soundfile as sf
 
 from tests.service.conftest import ServeFactory
 from tests.service.support import form
@@ -73,3 +77,39 @@ async def test_half_written_voice_folders_are_ignored(serve: ServeFactory, refer
     (root / "broken" / "meta.json").write_text("{not json")
     async with serve() as served:
         assert (await served.client.get("/v1/voices")).json()["voices"] == []
+
+
+async def test_voice_audio_plays_back_the_stored_reference(serve: ServeFactory, reference_wav: bytes) -> None:
+    async with serve() as served:
+        voice = (await served.client.post("/v1/voices", **form(None, reference_wav))).json()
+        reply = await served.client.get(f"/v1/voices/{voice['id']}/audio")
+        stored, stored_rate_hz = sf.read(served.state.voices.root / voice["id"] / "reference.wav", dtype="float32")
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"] == "audio/wav"
+    played, rate_hz = sf.read(io.BytesIO(reply.content), dtype="float32")
+    assert rate_hz == stored_rate_hz == voice["sample_rate_hz"]
+    assert played.shape == stored.shape == (24_000,)
+    np.testing.assert_array_equal(played, stored)
+
+
+async def test_voice_audio_of_an_unknown_or_deleted_voice_is_404(serve: ServeFactory, reference_wav: bytes) -> None:
+    async with serve() as served:
+        unknown = await served.client.get("/v1/voices/v_nope/audio")
+        voice = (await served.client.post("/v1/voices", **form(None, reference_wav))).json()
+        assert (await served.client.delete(f"/v1/voices/{voice['id']}")).status_code == 200
+        deleted = await served.client.get(f"/v1/voices/{voice['id']}/audio")
+    for reply in (unknown, deleted):
+        assert reply.status_code == 404
+        assert reply.headers["content-type"] == "application/json"
+        error = reply.json()["error"]
+        assert (error["code"], error["field"]) == ("voice_unknown", "voice")
+        assert "POST /v1/voices" in error["message"]
+
+
+async def test_voice_audio_route_is_documented(serve: ServeFactory) -> None:
+    async with serve() as served:
+        schema = (await served.client.get("/openapi.json")).json()
+    route = schema["paths"]["/v1/voices/{voice_id}/audio"]["get"]
+    assert route["operationId"] == "voices-get_voice_audio"
+    assert list(route["responses"]["200"]["content"]) == ["audio/wav"]
+    assert route["responses"]["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")

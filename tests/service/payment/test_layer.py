@@ -135,9 +135,12 @@ async def test_openai_speech_route_is_paid_for_the_duration_it_synthesizes(
     assert (entry.route, entry.amount_atomic, entry.state) == ("POST /v1/audio/speech", 251, "settled")
 
 
-async def test_free_routes_stay_free(paid_service: LiveService) -> None:
+async def test_free_routes_stay_free(paid_service: LiveService, reference_wav: bytes) -> None:
     async with httpx.AsyncClient(base_url=paid_service.url) as client:
-        for path in ("/health", "/ready", "/metrics", "/v1/voices", "/docs", "/openapi.json", "/v1/config"):
+        voice_id = (await client.post("/v1/voices", **form(text=None, audio=reference_wav))).json()["id"]
+        free = ("/health", "/ready", "/metrics", "/v1/voices", f"/v1/voices/{voice_id}", f"/v1/voices/{voice_id}/audio",
+                "/docs", "/openapi.json", "/v1/config")  # fmt: skip
+        for path in free:
             reply = await client.get(path)
             assert reply.status_code == 200, (path, reply.status_code)
             assert "payment-required" not in reply.headers
