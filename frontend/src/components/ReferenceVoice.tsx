@@ -1,4 +1,5 @@
 import { useEffect, useId, useState, type ChangeEvent } from "react";
+import { voiceAudioUrl } from "../api/client";
 import {
   ACCEPT_ATTRIBUTE,
   checkReferenceDuration,
@@ -40,8 +41,10 @@ export function ReferenceVoice({ value, onChange, limits, voices }: ReferenceVoi
     if (!tooLong) onChange({ kind: "file", source: "recording", blob: wav, fileName: "recording.wav", durationS });
   });
 
-  // Saved voices have no playback: the service offers no route that returns a stored reference's audio.
-  const playbackUrl = usePreviewUrl(value?.kind === "file" ? value.blob : null);
+  // A file plays from an object URL in the browser; a saved voice streams its stored reference from the server.
+  const previewUrl = usePreviewUrl(value?.kind === "file" ? value.blob : null);
+  const playbackUrl = value?.kind === "voice" ? voiceAudioUrl(value.voiceId) : previewUrl;
+  const savedVoice = value?.kind === "voice" ? voices.find((voice) => voice.id === value.voiceId) : undefined;
 
   const chooseSource = (next: Source) => {
     setSource(next);
@@ -170,6 +173,11 @@ export function ReferenceVoice({ value, onChange, limits, voices }: ReferenceVoi
           {value?.kind === "file" && value.durationS !== null && (
             <p className="muted">
               {value.source === "recording" ? "Recording" : value.fileName}: {value.durationS.toFixed(1)} s
+            </p>
+          )}
+          {savedVoice && (
+            <p className="muted">
+              {savedVoice.name}: {savedVoice.referenceS.toFixed(1)} s
             </p>
           )}
         </div>

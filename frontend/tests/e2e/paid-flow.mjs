@@ -115,6 +115,20 @@ async function recordSaveAndPickVoice(page) {
   const select = page.getByLabel("Saved voice", { exact: true });
   const option = select.locator("option", { hasText: name });
   await select.selectOption((await option.getAttribute("value")) ?? "");
+  // The saved voice plays back from the server: the browser loads and decodes its stored reference.
+  const player = page.getByLabel("Reference voice playback");
+  assert.match((await player.getAttribute("src")) ?? "", /\/v1\/voices\/[^/]+\/audio$/);
+  const durationS = await player.evaluate(
+    (audio) =>
+      new Promise((resolve, reject) => {
+        if (!(audio instanceof HTMLAudioElement)) return reject(new Error("the player is not an <audio>"));
+        if (audio.readyState >= HTMLMediaElement.HAVE_METADATA) return resolve(audio.duration);
+        audio.addEventListener("loadedmetadata", () => resolve(audio.duration), { once: true });
+        audio.addEventListener("error", () => reject(new Error(`saved voice audio failed: ${audio.error?.message}`)), { once: true });
+        audio.load();
+      }),
+  );
+  assert.ok(Number(durationS) > 0.5, `saved voice plays ${durationS} s; the recording was ~1.5 s`);
 }
 
 /** @param {import("playwright-core").Page} page @param {(page: import("playwright-core").Page) => Promise<void>} chooseReference */

@@ -1,10 +1,14 @@
 import { fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { useState } from "react";
 import { describe, expect, it, vi } from "vitest";
+import { API_BASE_URL } from "../../src/api/client";
 import { ReferenceVoice, type Reference, type SavedVoice } from "../../src/components/ReferenceVoice";
 
 const limits = { maxUploadBytes: 1024, minReferenceS: 0.5, maxReferenceS: 30 };
-const voices: SavedVoice[] = [{ id: "default", name: "built-in", referenceS: 5.1 }];
+const voices: SavedVoice[] = [
+  { id: "default", name: "built-in", referenceS: 5.1 },
+  { id: "v_3f2a9c0d1b4e5f60", name: "narrator", referenceS: 4.2 },
+];
 
 function Harness({ onChange }: { onChange: (reference: Reference | null) => void }) {
   const [value, setValue] = useState<Reference | null>(null);
@@ -64,10 +68,31 @@ describe("ReferenceVoice", () => {
     const onChange = vi.fn();
     render(<Harness onChange={onChange} />);
 
-    fireEvent.click(screen.getByLabelText("Saved voice (1)"));
+    fireEvent.click(screen.getByLabelText("Saved voice (2)"));
     fireEvent.change(screen.getByLabelText("Saved voice"), { target: { value: "default" } });
 
     expect(onChange).toHaveBeenLastCalledWith({ kind: "voice", voiceId: "default", name: "built-in" });
+  });
+
+  it("plays back a picked saved voice from the server, and stops offering it when the pick is cleared", () => {
+    render(<Harness onChange={() => {}} />);
+    fireEvent.click(screen.getByLabelText("Saved voice (2)"));
+    expect(screen.queryByLabelText("Reference voice playback")).toBeNull();
+
+    fireEvent.change(screen.getByLabelText("Saved voice"), { target: { value: "v_3f2a9c0d1b4e5f60" } });
+    const player = screen.getByLabelText<HTMLAudioElement>("Reference voice playback");
+    expect(player.tagName).toBe("AUDIO");
+    expect(player.controls).toBe(true);
+    expect(player.getAttribute("src")).toBe(`${API_BASE_URL}/v1/voices/v_3f2a9c0d1b4e5f60/audio`);
+    expect(screen.getByText("narrator: 4.2 s")).toBeTruthy();
+
+    fireEvent.change(screen.getByLabelText("Saved voice"), { target: { value: "default" } });
+    expect(screen.getByLabelText("Reference voice playback").getAttribute("src")).toBe(
+      `${API_BASE_URL}/v1/voices/default/audio`,
+    );
+
+    fireEvent.change(screen.getByLabelText("Saved voice"), { target: { value: "" } });
+    expect(screen.queryByLabelText("Reference voice playback")).toBeNull();
   });
 
   it("explains when the browser cannot record", async () => {
