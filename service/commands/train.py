@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -178,5 +179,6 @@ def run(args: argparse.Namespace) -> int:
             )
     except (loop.TrainingError, dataset.DatasetError) as exc:
         raise CliError(str(exc)) from None
-    sys.stdout.write(f"{args.trainer}: {result.final_step} steps; checkpoint {result.checkpoint_dir}\n")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun / accelerate launch every rank gets here
+        sys.stdout.write(f"{args.trainer}: {result.final_step} steps; checkpoint {result.checkpoint_dir}\n")
     return 0
