@@ -24,12 +24,12 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
 from torch import Tensor, nn
 
-from model.config import ModelConfig, preset_config, write_sidecar
+from model.config import CodecConfig, ModelConfig, preset_config, write_sidecar
 from model.nn.codec import StandinCodec
 from model.nn.dit import Conditions, DiTModel
 
@@ -237,8 +237,26 @@ def export_denoiser(model: DiTModel, path: str | Path, *, exporter: Exporter = D
     )
 
 
+class ExportableCodec(Protocol):
+    """What a codec needs for export: its config and an encoder/decoder module pair (StandinCodec, MelCodec)."""
+
+    # Read-only members, so a codec whose encoder is a Module subclass still matches.
+    @property
+    def cfg(self) -> CodecConfig: ...
+
+    @property
+    def encoder(self) -> torch.nn.Module: ...
+
+    @property
+    def decoder(self) -> torch.nn.Module: ...
+
+    def config(self) -> CodecConfig: ...
+
+    def eval(self) -> Any: ...
+
+
 def export_codec(
-    codec: StandinCodec, out_dir: str | Path, *, exporter: Exporter = DEFAULT_EXPORTER
+    codec: ExportableCodec, out_dir: str | Path, *, exporter: Exporter = DEFAULT_EXPORTER
 ) -> tuple[Path, Path]:
     """Writes out_dir/encoder.onnx and out_dir/decoder.onnx (no sidecars; see export_model_dir)."""
     out_dir = Path(out_dir)
@@ -269,7 +287,7 @@ def export_codec(
 
 def export_model_dir(
     model: DiTModel,
-    codec: StandinCodec | None,
+    codec: ExportableCodec | None,
     out_dir: str | Path,
     *,
     trained: bool,

@@ -116,7 +116,7 @@ def export_codec_dir(codec: MelCodec, out_dir: str | Path, *, trained: bool, mod
     )
 
     codec.eval()
-    encoder, decoder = export_codec(codec, out_dir)  # type: ignore[arg-type]  # MelCodec has StandinCodec's interface
+    encoder, decoder = export_codec(codec, out_dir)
     cfg = ModelConfig(preset="codec", codec=codec.config())
     common = {"opset": OPSET_VERSION, "trained": trained, "model_id": model_id}
     for graph_path in (encoder, decoder):
