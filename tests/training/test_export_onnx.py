@@ -50,3 +50,7 @@ def test_eval_reports_per_and_similarity(exported_dir: Path, heldout_dir: Path, 
     assert generated["num_clips"] == 2 and 0.0 <= generated["per"] and 0.0 <= truth["per"]
     if json.loads((heldout_dir / "index.json").read_text())["speaker_encoder"] is not None:
         assert -1.0 <= generated["speaker_similarity"] <= 1.0
+        # Each generated clip is also compared with a different speaker's clip: the pairwise acceptance figure.
+        assert -1.0 <= generated["other_voice_similarity"] <= 1.0
+        assert generated["pairs_closer_to_reference"] in (0.0, 0.5, 1.0)  # 2 clips
+        assert "pairs won" in table
