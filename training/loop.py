@@ -29,13 +29,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
+from model.config import preset_config
 from training.config import MixedPrecision, config_to_dict
+from training.loader import BatchStream, ClipDataset
 from training.metrics import MetricsLogger
 
 STATE_FILE = "state.pt"
@@ -333,3 +335,60 @@ def read_checkpoint_config(checkpoint_dir: str | Path) -> dict[str, Any]:
         raise TrainingError(f"{checkpoint_dir} has no {CONFIG_FILE}")
     payload: dict[str, Any] = json.loads(path.read_text())
     return payload
+
+
+class SupervisedRun(NamedTuple):
+    """What a single-model trainer (ASR, SV) steps with: the prepared model, its optimizer and the loop."""
+
+    accelerator: Any
+    stream: BatchStream
+    model: nn.Module  # prepared by accelerate (DDP-wrapped when distributed)
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    loop: TrainLoop
+
+
+def start_supervised_run(
+    name: str,
+    cfg: Any,
+    dataset: ClipDataset,
+    build_model: Callable[[], nn.Module],
+    write_weights: Callable[[Path, Any], None],  # (checkpoint dir, the unwrapped model)
+    *,
+    data_dir: str | Path,
+    run_dir: str | Path,
+    resume: str | None,
+    cpu: bool,
+) -> SupervisedRun:
+    """AdamW + warmup-cosine on one model, prepared by accelerate, with a TrainLoop resumed when asked.
+
+    `cfg` is an AsrConfig or SvConfig (the same optimizer and loop fields). The model is built after seeding,
+    so its initial weights depend on `cfg.seed` alone.
+    """
+    accelerator = create_accelerator(cfg.mixed_precision, cpu=cpu)
+    stream = BatchStream(dataset, cfg.loader, rank=accelerator.process_index, world_size=accelerator.num_processes)
+    torch.manual_seed(cfg.seed)
+    model = build_model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine_lambda(cfg.steps, cfg.warmup_steps, cfg.lr, cfg.min_lr)
+    )
+    model, optimizer = accelerator.prepare(model, optimizer)
+    raw_model = accelerator.unwrap_model(model)
+    loop = TrainLoop(
+        name=name,
+        config=cfg,
+        model_config=preset_config(cfg.preset).to_dict(),
+        run_dir=run_dir,
+        accelerator=accelerator,
+        steps=cfg.steps,
+        log_every=cfg.log_every,
+        checkpoint_every=cfg.checkpoint_every,
+        keep_checkpoints=cfg.keep_checkpoints,
+        stateful={"model": raw_model, "optimizer": optimizer, "scheduler": scheduler},
+        write_weights=lambda ckpt: write_weights(ckpt, raw_model),
+        data_dir=data_dir,
+    )
+    if resume is not None:
+        loop.resume(resume)
+    return SupervisedRun(accelerator, stream, model, optimizer, scheduler, loop)

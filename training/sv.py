@@ -24,11 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from model.config import preset_config
 from training.config import SvConfig, config_from_dict, config_to_dict
 from training.dataset import DatasetError
-from training.loader import BatchStream, ClipDataset
-from training.loop import TrainLoop, TrainResult, create_accelerator, prepare_run_dir, warmup_cosine_lambda
+from training.loader import ClipDataset
+from training.loop import TrainResult, prepare_run_dir, start_supervised_run
 from training.nn.ecapa import Ecapa
 
 SV_WEIGHTS = "sv.pt"
@@ -87,32 +86,17 @@ def train_sv(
         raise ValueError(
             f"the dataset's speaker embeddings are {target_dim}-dim; SvConfig.ecapa.emb_dim is {cfg.ecapa.emb_dim}"
         )
-    accelerator = create_accelerator(cfg.mixed_precision, cpu=cpu)
-    stream = BatchStream(dataset, cfg.loader, rank=accelerator.process_index, world_size=accelerator.num_processes)
-    torch.manual_seed(cfg.seed)
-    model = SvModel(cfg, dataset.latent_dim)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine_lambda(cfg.steps, cfg.warmup_steps, cfg.lr, cfg.min_lr)
-    )
-    model, optimizer = accelerator.prepare(model, optimizer)
-    raw_model = accelerator.unwrap_model(model)
-    loop = TrainLoop(
-        name="sv",
-        config=cfg,
-        model_config=preset_config(cfg.preset).to_dict(),
-        run_dir=run_dir,
-        accelerator=accelerator,
-        steps=cfg.steps,
-        log_every=cfg.log_every,
-        checkpoint_every=cfg.checkpoint_every,
-        keep_checkpoints=cfg.keep_checkpoints,
-        stateful={"model": raw_model, "optimizer": optimizer, "scheduler": scheduler},
-        write_weights=lambda ckpt: _write_sv(ckpt, raw_model),
+    accelerator, stream, model, optimizer, scheduler, loop = start_supervised_run(
+        "sv",
+        cfg,
+        dataset,
+        lambda: SvModel(cfg, dataset.latent_dim),
+        _write_sv,
         data_dir=data_dir,
+        run_dir=run_dir,
+        resume=resume,
+        cpu=cpu,
     )
-    if resume is not None:
-        loop.resume(resume)
 
     def step_fn(step: int) -> dict[str, float]:
         batch = stream.batch_at(step).to(accelerator.device)
