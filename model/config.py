@@ -89,6 +89,11 @@ class DiTConfig:
     time_scale: float = 1000.0
     norm_eps: float = 1e-6
     max_positions: int = 4096
+    # Not in the original (0 = off, as in `full`): an additive attention bias -0.5 (distance / width)^2 from every
+    # frame to the text tokens, the distance in tokens between the token and the frame's place when the text is
+    # spread evenly over the frames. Head h uses width x 2^h. A diagonal prior, so a small model trained on a CPU
+    # does not have to discover the monotonic alignment on its own (the slowest part of learning to speak).
+    text_prior_width_tokens: float = 0.0
 
     @property
     def ff_dim(self) -> int:
@@ -166,7 +171,9 @@ def preset_config(name: str) -> ModelConfig:
             codec=CodecConfig(kind="mel", sample_rate_hz=16_000, hop_samples=640, latent_dim=128, hidden_dim=192),
             text=TextEncoderConfig(dim=128, num_layers=3, num_heads=2, mlp_dim=384),
             style=StyleEncoderConfig(dim=128, num_layers=2, num_heads=2, mlp_dim=384),
-            dit=DiTConfig(dim=192, depth=6, num_heads=3, head_dim=64, rope_dim=32, conv_pos_groups=16),
+            dit=DiTConfig(
+                dim=192, depth=6, num_heads=3, head_dim=64, rope_dim=32, conv_pos_groups=16, text_prior_width_tokens=3.0
+            ),
         )
     raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
 

@@ -177,7 +177,7 @@ class JointAttention(nn.Module):
         k_text: Tensor,
         v_text: Tensor,
     ) -> Tensor:
-        """x (b n d) normed, mask (b n), joint_bias (b 1 1 k), has_key (b 1 1 1), rope (1 n rot) -> (b n d)."""
+        """x (b n d) normed, mask (b n), joint_bias (b 1|h 1|n k), has_key (b 1 1 1), rope (1 n rot) -> (b n d)."""
         h = self.num_heads
         q = self.q_norm(self.to_q(x).unflatten(-1, (h, -1))).transpose(1, 2)  # (b h n e)
         k_self = self.k_norm(self.to_k_self(x).unflatten(-1, (h, -1))).transpose(1, 2)  # (b h n e)
@@ -221,6 +221,25 @@ class DiTBlock(nn.Module):
         return x + torch.tanh(gate_mlp) * self.ff(h)
 
 
+def text_alignment_prior(mask: Tensor, num_ref: int, phonemes_mask: Tensor, cfg: DiTConfig) -> Tensor:
+    """The diagonal text prior of `DiTConfig.text_prior_width_tokens`: (b h n k), zero on self and reference keys.
+
+    mask (b n) and phonemes_mask (b p) give each row's frame and token counts, so the same graph serves any
+    duration and text (the ONNX inputs are unchanged). Frame j sits at token position (j + .5) tokens / frames.
+    """
+    b, n = mask.shape
+    frames = mask.sum(dim=1).clamp_min(1).to(torch.float32)  # (b,)
+    tokens = phonemes_mask.sum(dim=1).clamp_min(1).to(torch.float32)  # (b,)
+    frame_at = (torch.arange(n, device=mask.device, dtype=torch.float32) + 0.5)[None, :]  # (1 n)
+    frame_at = frame_at * (tokens / frames)[:, None]  # (b n), in tokens
+    token_at = torch.arange(phonemes_mask.shape[1], device=mask.device, dtype=torch.float32) + 0.5  # (p,)
+    distance = frame_at[:, :, None] - token_at[None, None, :]  # (b n p)
+    widths = cfg.text_prior_width_tokens * 2.0 ** torch.arange(cfg.num_heads, device=mask.device)  # (h,)
+    text_bias = -0.5 * (distance[:, None] / widths[None, :, None, None]) ** 2  # (b h n p)
+    other_keys = text_bias.new_zeros((b, cfg.num_heads, n, n + num_ref))  # (b h n n+r)
+    return torch.cat((other_keys, text_bias), dim=-1)  # (b h n k)
+
+
 class DiT(nn.Module):
     """Input embedding, time-embedding projection, the blocks and the final modulation (no velocity head)."""
 
@@ -253,6 +272,9 @@ class DiT(nn.Module):
         emb = self.emb_proj(time_emb)  # (b d)
         joint_mask = torch.cat((mask, cond.ref_mask, cond.phonemes_mask), dim=1)  # (b k)
         joint_bias = key_mask_bias(joint_mask, x.dtype)  # (b 1 1 k)
+        if self.cfg.text_prior_width_tokens > 0:
+            prior = text_alignment_prior(mask, cond.ref_mask.shape[1], cond.phonemes_mask, self.cfg)  # (b h n k)
+            joint_bias = joint_bias + prior.to(x.dtype)  # (b h n k)
         # A batch row whose keys are all masked (an all-padding row) gives zeros instead of NaN.
         has_key = joint_mask.any(dim=-1).to(x.dtype)[:, None, None, None]  # (b 1 1 1)
         features = []

@@ -17,6 +17,8 @@ from model.export import (
     OPSET_VERSION,
     build_random_model,
     export_codec,
+    export_condition_encoder,
+    export_denoiser,
 )
 from model.nn.codec import StandinCodec
 from model.nn.dit import DiTModel
@@ -242,3 +244,22 @@ def test_dynamo_exporter_gives_the_same_contract(tmp_path: Path) -> None:
     with torch.no_grad():
         np.testing.assert_allclose(latents, codec.encode(torch.from_numpy(audio)).numpy(), atol=1e-5)
         np.testing.assert_allclose(decoded, codec.decode(torch.from_numpy(latents)).numpy(), atol=1e-5)
+
+
+def test_text_prior_exports_with_the_same_io(tmp_path: Path) -> None:
+    """The demo's diagonal text prior lives inside the denoiser graph: same inputs, parity with torch."""
+    from dataclasses import replace
+
+    model = build_random_model("tiny", seed=0)
+    model.cfg = replace(model.cfg, dit=replace(model.cfg.dit, text_prior_width_tokens=2.0))
+    model.dit.cfg = model.cfg.dit
+    export_condition_encoder(model, tmp_path / "dmd" / "condition_encoder.onnx")
+    export_denoiser(model, tmp_path / "dmd" / "denoiser.onnx")
+    sessions = {name: _session(tmp_path / name) for name in ("dmd/condition_encoder.onnx", "dmd/denoiser.onnx")}
+    x = _random_request(model.cfg, 3, 8, 11, 19, seed=3)
+    velocity = _run_onnx(sessions, x, model.cfg.dit.rope_dim)[-1]
+    t = {k: torch.from_numpy(v) for k, v in x.items()}
+    with torch.no_grad():
+        cond = model.encode_conditions(t["ref_latents"], t["ref_latents_lengths"], t["phonemes"], t["phonemes_mask"])
+        expected = model.denoise_step(t["x_t"], t["mask"], t["t"], cond, model.rope(19))
+    assert float(np.abs(velocity - expected.numpy()).max()) <= 1e-4

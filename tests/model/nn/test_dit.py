@@ -297,3 +297,40 @@ def test_autocast_matches_float32_roughly(tiny_model: DiTModel, tiny_inputs: dic
             mixed = tiny_model(**tiny_inputs)
     assert torch.isfinite(mixed).all()
     assert (mixed.float() - reference).abs().max() < 0.1 * reference.abs().max()
+
+
+def test_text_prior_is_diagonal_and_only_on_text_keys() -> None:
+    from dataclasses import replace
+
+    from model.nn.dit import text_alignment_prior
+
+    cfg = replace(preset_config("tiny").dit, text_prior_width_tokens=2.0)
+    mask = torch.ones(2, 40, dtype=torch.bool)
+    mask[1, 20:] = False  # row 1: 20 frames
+    phonemes_mask = torch.ones(2, 10, dtype=torch.bool)
+    phonemes_mask[1, 5:] = False  # row 1: 5 tokens
+    prior = text_alignment_prior(mask, 3, phonemes_mask, cfg)  # (b h n k)
+    assert prior.shape == (2, cfg.num_heads, 40, 40 + 3 + 10)
+    assert torch.count_nonzero(prior[..., : 40 + 3]) == 0  # self and reference keys are untouched
+    text = prior[..., 40 + 3 :]  # (b h n p)
+    # Each frame's most favoured token is the one under it when the text is spread evenly: frame j -> j p / n.
+    assert torch.equal(text[0, 0].argmax(dim=-1), torch.arange(40) // 4)
+    assert torch.equal(text[1, 0, :20, :5].argmax(dim=-1), torch.arange(20) // 4)
+    # Head h is 2^h times wider: the same distance costs 4^h times less.
+    far = text[0, :, 0, 9]
+    assert torch.allclose(far[0] / far[1], torch.tensor(4.0)) and bool((far < 0).all())
+
+
+def test_text_prior_changes_the_velocity_only_when_on() -> None:
+    from dataclasses import replace
+
+    from model.export import build_random_model
+
+    model = build_random_model("tiny", seed=0)
+    x, ref = torch.randn(1, 12, 64), torch.randn(1, 5, 64)
+    args = (x, ref, torch.tensor([5]), torch.ones(1, 12, dtype=torch.bool), torch.randint(1, 198, (1, 6)))
+    with torch.no_grad():
+        plain = model(*args, torch.ones(1, 6, dtype=torch.bool), torch.tensor([0.5]))
+        model.dit.cfg = replace(model.dit.cfg, text_prior_width_tokens=1.0)
+        with_prior = model(*args, torch.ones(1, 6, dtype=torch.bool), torch.tensor([0.5]))
+    assert float((plain - with_prior).abs().max()) > 1e-3
