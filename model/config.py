@@ -108,7 +108,14 @@ class ScheduleConfig:
     t_min: float = 1e-5
     t_max: float = 1.0 - 1e-5
     default_timesteps: Literal["trained", "original"] = "trained"
+    # How the exported model is sampled, and with how many denoiser steps unless a request says otherwise. A
+    # distilled student (the published weights) re-noises its own estimate at each of its 4 trained timesteps; a
+    # teacher that was never distilled (the bundled demo) needs the deterministic many-step DDIM sampler.
+    sampler: Literal["student", "ddim"] = "student"
     num_steps: int = 4
+    # Classifier-free guidance on the text (1 = off, one denoiser pass per step): v = v_uncond + scale
+    # (v_cond - v_uncond), v_uncond with every phoneme masked out, as in the teacher's CFG dropout.
+    guidance_scale: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     metrics: ServiceMetrics = app.state.metrics
     synthesizers: list[Synthesizer] = app.state.preloaded or await anyio.to_thread.run_sync(load_synthesizers, settings)
     primary = synthesizers[0]
-    limits = ServiceLimits.combine(settings, primary.limits, primary.max_tokens)
+    limits = ServiceLimits.combine(settings, primary.limits, primary.max_tokens, primary.default_steps)
     metrics.set_model(primary.model_id, primary.trained)
     pool = WorkerPool(
         synthesizers,

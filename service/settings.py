@@ -77,8 +77,12 @@ class Settings(BaseSettings):
     silence_threshold: float = Field(
         default=1e-3, ge=0, description="A reference whose peak amplitude stays below this is refused as silent."
     )
-    max_steps: int = Field(default=8, ge=1, description="Most sampler steps a request may ask for.")
-    default_steps: int = Field(default=4, ge=1, description="Sampler steps when a request does not say.")
+    max_steps: int = Field(default=32, ge=1, description="Most sampler steps a request may ask for (cost bound).")
+    default_steps: int | None = Field(
+        default=None,
+        ge=1,
+        description="Sampler steps when a request does not say; unset: the model's own (4 for the published weights).",
+    )
     strict_tags: bool = Field(
         default=False, description="Unknown [tags] in text: 422 when true, a warning header otherwise."
     )
@@ -97,7 +101,7 @@ class Settings(BaseSettings):
             raise ValueError(f"min_duration_s ({self.min_duration_s}) > max_duration_s ({self.max_duration_s})")
         if self.min_reference_s > self.max_reference_s:
             raise ValueError(f"min_reference_s ({self.min_reference_s}) > max_reference_s ({self.max_reference_s})")
-        if self.default_steps > self.max_steps:
+        if self.default_steps is not None and self.default_steps > self.max_steps:
             raise ValueError(f"default_steps ({self.default_steps}) > max_steps ({self.max_steps})")
         return self
 

@@ -76,8 +76,18 @@ class ServiceLimits:
     default_steps: int
 
     @classmethod
-    def combine(cls, settings: Settings, runtime: RuntimeLimits, max_tokens: int) -> ServiceLimits:
+    def combine(
+        cls, settings: Settings, runtime: RuntimeLimits, max_tokens: int, model_default_steps: int
+    ) -> ServiceLimits:
+        """Raises ValueError (naming the setting) when the default step count is above the allowed maximum."""
         max_steps = min(settings.max_steps, runtime.max_steps)
+        default_steps = settings.default_steps if settings.default_steps is not None else model_default_steps
+        if default_steps > max_steps:
+            source = "SMALLTTS_DEFAULT_STEPS" if settings.default_steps is not None else "the model's default"
+            raise ValueError(
+                f"{source} is {default_steps} sampler steps, above the maximum {max_steps}; "
+                "raise SMALLTTS_MAX_STEPS or lower SMALLTTS_DEFAULT_STEPS"
+            )
         return cls(
             max_text_chars=settings.max_text_chars,
             max_tokens=max_tokens,
@@ -88,7 +98,7 @@ class ServiceLimits:
             max_reference_s=min(settings.max_reference_s, runtime.max_reference_s),
             silence_peak=max(settings.silence_threshold, runtime.silence_peak),
             max_steps=max_steps,
-            default_steps=min(settings.default_steps, max_steps),
+            default_steps=default_steps,
         )
 
     def reference_limits(self) -> RuntimeLimits:

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from model.config import ScheduleConfig
 from training.loop import CONFIG_FILE, TrainingError, read_checkpoint_config, resolve_checkpoint_dir
 
 WEIGHT_PREFERENCE = ("student.pt", "teacher_ema.pt", "teacher.pt")
+# A teacher that was never distilled is sampled with DDIM; this many steps unless --steps says otherwise.
+TEACHER_DEFAULT_STEPS = 16
 PARITY_TOLERANCE = 1e-3
 CODEC_FILES = ("encoder.onnx", "encoder.json", "decoder.onnx", "decoder.json")
 
@@ -110,13 +113,27 @@ def check_serves(out_dir: Path) -> float:
     return float(result.duration_s)
 
 
+def _sampling_schedule(schedule: ScheduleConfig, role: str, steps: int | None, guidance: float) -> ScheduleConfig:
+    if role.startswith("teacher"):
+        num_steps = steps if steps is not None else TEACHER_DEFAULT_STEPS
+        return replace(schedule, sampler="ddim", num_steps=num_steps, guidance_scale=guidance)
+    if guidance != 1.0:
+        raise ExportError("--guidance applies to teacher checkpoints only (guidance is distilled into a student)")
+    return replace(schedule, sampler="student", num_steps=steps if steps is not None else schedule.num_steps)
+
+
 def export_checkpoint(
     checkpoint: str | Path,
     out_dir: str | Path,
     *,
     codec_dir: str | Path | None = None,
     model_id: str | None = None,
+    steps: int | None = None,
+    guidance_scale: float = 1.0,
 ) -> ExportResult:
+    """Exports, then proves the folder. The sidecar records how to sample it: a student keeps its 4-step loop
+    (or `steps`); a teacher gets the DDIM sampler with `steps` (default 16) and text guidance `guidance_scale`.
+    """
     from model.config import read_sidecar
     from model.export import export_model_dir
     from model.nn.checkpoint import load_checkpoint
@@ -134,7 +151,12 @@ def export_checkpoint(
     if missing:
         raise ExportError(f"codec folder {codec} lacks {', '.join(missing)}")
 
+    if steps is not None and steps < 1:
+        raise ExportError(f"--steps must be >= 1, got {steps}")
+    if not guidance_scale >= 1.0:
+        raise ExportError(f"--guidance must be >= 1 (1 = off), got {guidance_scale}")
     model = load_checkpoint(weights).eval()
+    model.cfg = replace(model.cfg, schedule=_sampling_schedule(model.cfg.schedule, role, steps, guidance_scale))
     out_dir = Path(out_dir)
     export_model_dir(model, None, out_dir, trained=True, model_id=model_id or f"local/{out_dir.name}")
     (out_dir / "codec").mkdir(parents=True, exist_ok=True)

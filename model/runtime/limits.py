@@ -18,7 +18,7 @@ class RuntimeLimits:
     max_reference_s: float = 30.0  # the style encoder stops at 4096 frames; 30 s is plenty for a voice
     # A reference whose peak stays below this (-60 dBFS) carries no voice to clone.
     silence_peak: float = 1e-3
-    max_steps: int = 16
+    max_steps: int = 64
 
     def __post_init__(self) -> None:
         if not 0 < self.min_duration_s <= self.max_duration_s:

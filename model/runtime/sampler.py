@@ -1,4 +1,6 @@
-"""The few-step v-prediction sampler over `denoiser.onnx` (spec §1.10, seeded and batched).
+"""The samplers over `denoiser.onnx` (spec §1.10, seeded and batched); the model's sidecar picks one.
+
+`student` (the published, DMD2-distilled weights):
 
     x_pred = 0
     for t in timesteps:                    # (1, .75, .5, .25) by default, the student's training steps
@@ -7,25 +9,32 @@
         v     = denoiser(x_t, mask, t, cross K/V, rope)
         x_pred = alpha(t) x_t - sigma(t) v
 
+`ddim` (a teacher that was never distilled, e.g. the bundled demo): x = sigma(1) eps, drawn once; then for
+t_0 = 1 > t_1 > ... > t_N = 0, v = denoiser(x, t_i) and x = the deterministic DDIM step to t_{i+1}; the last
+step returns the x0 estimate.
+
+Either way, with `guidance_scale` != 1 each step runs the denoiser with the text and without it (every phoneme
+masked out) and uses v_uncond + scale (v_cond - v_uncond): classifier-free guidance, one batch of 2b rows.
+
 Legend: b = batch, n = latent frames (padded to the longest item), c = latent channels, L = DiT layers,
 h = heads, r = reference frames, p = phoneme tokens, k = head dim.
 
-Each request owns `np.random.default_rng(seed)` and draws (n_i, c) noise per step, so its audio does not
-depend on which batch it lands in. Padded frames get zero noise and are masked out of attention.
+Each request owns `np.random.default_rng(seed)` and draws (n_i, c) noise, so its audio does not depend on which
+batch it lands in. Padded frames get zero noise and are masked out of attention.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from model.config import ScheduleConfig
 from model.rope import rope_angles
 from model.runtime.graph import OnnxGraph
-from model.schedule import add_noise, x0_from_v
+from model.schedule import add_noise, ddim_step, x0_from_v
 
 
 @dataclass
@@ -69,28 +78,102 @@ class Sampler:
         mask = np.arange(max_frames)[None, :] < np.asarray(num_frames)[:, None]  # (b n)
         rope = rope_angles(max_frames, self.rope_dim, self.rope_theta)  # (1 n rope_dim)
         generators = [np.random.default_rng(seed) for seed in seeds]
+        if self.schedule.sampler == "ddim":
+            return self._sample_ddim(cond, mask, rope, generators, timesteps, step_ms)
         x_pred = np.zeros((batch, max_frames, self.latent_dim), dtype=np.float32)  # (b n c)
-        eps = np.zeros_like(x_pred)
         for t in timesteps:
-            for i, (generator, frames) in enumerate(zip(generators, num_frames, strict=True)):
-                eps[i, :frames] = generator.standard_normal((frames, self.latent_dim), dtype=np.float32)
+            eps = self._noise(generators, mask)  # (b n c)
             x_t = add_noise(x_pred, eps, float(t), self.schedule).astype(np.float32)  # (b n c)
-            t_batch = np.full((batch,), t, dtype=np.float32)  # (b,) raw t, the graph clips (spec §1.5)
-            started = time.perf_counter()
-            v = self.denoiser.run(
-                x_t,
-                mask,
-                t_batch,
-                cond.k_ref,
-                cond.v_ref,
-                cond.ref_mask,
-                cond.k_text,
-                cond.v_text,
-                cond.phonemes_mask,
-                rope,
-            )[0]  # (b n c)
-            if step_ms is not None:
-                step_ms.append((time.perf_counter() - started) * 1000.0)
+            v = self._velocity(x_t, mask, float(t), cond, rope, step_ms)  # (b n c)
             # Padded frames carry whatever the graph wrote there; zero them so they stay inert.
             x_pred = np.where(mask[..., None], x0_from_v(x_t, v, float(t), self.schedule), 0.0).astype(np.float32)
         return x_pred
+
+    def _sample_ddim(
+        self,
+        cond: Conditioning,
+        mask: np.ndarray,
+        rope: np.ndarray,
+        generators: Sequence[np.random.Generator],
+        timesteps: Sequence[float],
+        step_ms: list[float] | None,
+    ) -> np.ndarray:
+        """timesteps: t_0 > ... > t_N = 0 (N + 1 values, N denoiser steps)."""
+        if len(timesteps) < 2:
+            raise ValueError("the DDIM sampler needs at least two timesteps (t_0 > ... > t_N)")
+        eps = self._noise(generators, mask)  # (b n c)
+        x: np.ndarray = add_noise(np.zeros_like(eps), eps, float(timesteps[0]), self.schedule).astype(
+            np.float32
+        )  # (b n c)
+        for t, t_next in zip(timesteps[:-1], timesteps[1:], strict=True):
+            v = self._velocity(x, mask, float(t), cond, rope, step_ms)  # (b n c)
+            if t_next <= 0.0:
+                stepped = x0_from_v(x, v, float(t), self.schedule)
+            else:
+                stepped = ddim_step(x, v, float(t), float(t_next), self.schedule)
+            x = np.where(mask[..., None], stepped, 0.0).astype(np.float32)
+        return x
+
+    def _noise(self, generators: Sequence[np.random.Generator], mask: np.ndarray) -> np.ndarray:
+        """(b n c) standard normal noise, item i drawn from its own generator over its own frames only."""
+        eps = np.zeros((mask.shape[0], mask.shape[1], self.latent_dim), dtype=np.float32)
+        for i, (generator, frames) in enumerate(zip(generators, mask.sum(axis=1), strict=True)):
+            eps[i, :frames] = generator.standard_normal((int(frames), self.latent_dim), dtype=np.float32)
+        return eps
+
+    def _velocity(
+        self,
+        x_t: np.ndarray,
+        mask: np.ndarray,
+        t: float,
+        cond: Conditioning,
+        rope: np.ndarray,
+        step_ms: list[float] | None,
+    ) -> np.ndarray:
+        """v (b n c) at t, guided when the schedule asks for it; appends the step's wall time to step_ms."""
+        batch = x_t.shape[0]
+        started = time.perf_counter()
+        scale = self.schedule.guidance_scale
+        if scale == 1.0:
+            v = self._run(x_t, mask, t, cond, rope)
+        else:
+            unconditional = replace(cond, phonemes_mask=np.zeros_like(cond.phonemes_mask))
+            if self.denoiser.accepts_batch:
+                both = self._run(
+                    np.concatenate((x_t, x_t)), np.concatenate((mask, mask)), t, _stack(cond, unconditional), rope
+                )
+                v_cond, v_uncond = both[:batch], both[batch:]  # (b n c) each
+            else:
+                v_cond = self._run(x_t, mask, t, cond, rope)
+                v_uncond = self._run(x_t, mask, t, unconditional, rope)
+            v = v_uncond + scale * (v_cond - v_uncond)
+        if step_ms is not None:
+            step_ms.append((time.perf_counter() - started) * 1000.0)
+        return np.asarray(v, dtype=np.float32)
+
+    def _run(self, x_t: np.ndarray, mask: np.ndarray, t: float, cond: Conditioning, rope: np.ndarray) -> np.ndarray:
+        t_batch = np.full((x_t.shape[0],), t, dtype=np.float32)  # (b,) raw t, the graph clips (spec §1.5)
+        return self.denoiser.run(
+            x_t,
+            mask,
+            t_batch,
+            cond.k_ref,
+            cond.v_ref,
+            cond.ref_mask,
+            cond.k_text,
+            cond.v_text,
+            cond.phonemes_mask,
+            rope,
+        )[0]  # (b n c)
+
+
+def _stack(first: Conditioning, second: Conditioning) -> Conditioning:
+    """The two conditionings as one batch of 2b rows (the cross K/V carry the batch on axis 1)."""
+    return Conditioning(
+        k_ref=np.concatenate((first.k_ref, second.k_ref), axis=1),
+        v_ref=np.concatenate((first.v_ref, second.v_ref), axis=1),
+        ref_mask=np.concatenate((first.ref_mask, second.ref_mask)),
+        k_text=np.concatenate((first.k_text, second.k_text), axis=1),
+        v_text=np.concatenate((first.v_text, second.v_text), axis=1),
+        phonemes_mask=np.concatenate((first.phonemes_mask, second.phonemes_mask)),
+    )

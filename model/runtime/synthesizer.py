@@ -44,6 +44,7 @@ from model.runtime.codec import CodecDecoder, CodecEncoder
 from model.runtime.graph import OnnxGraph
 from model.runtime.limits import RuntimeLimits
 from model.runtime.sampler import Conditioning, Sampler
+from model.schedule import teacher_timesteps
 from model.schedule import timesteps as timestep_table_values
 
 logger = logging.getLogger(__name__)
@@ -62,8 +63,9 @@ class SynthesisRequest:
     ref_latents: np.ndarray  # (r c) float32 reference latents (see Synthesizer.encode_reference)
     duration_s: float
     seed: int
-    num_steps: int = 4
-    timestep_table: str = "trained"  # "trained" (1, .75, .5, .25) | "original" (linspace(1, 0, 4))
+    num_steps: int | None = None  # None: the model's own default (4 for the published student)
+    # Student sampler only: "trained" (1, .75, .5, .25) | "original" (linspace(1, 0, 4)); DDIM ignores it.
+    timestep_table: str = "trained"
 
 
 @dataclass(frozen=True)
@@ -272,6 +274,16 @@ class Synthesizer:
         return sum(graph.num_parameters for graph in self._codec_graphs)
 
     @property
+    def sampler(self) -> str:
+        """ "student" (re-noising few-step loop) or "ddim" (many-step teacher), from the model's sidecar."""
+        return self.config.schedule.sampler
+
+    @property
+    def default_steps(self) -> int:
+        """Denoiser steps of a request that does not say (the model's own number; 4 for the published weights)."""
+        return self.config.schedule.num_steps
+
+    @property
     def max_tokens(self) -> int:
         return min(self.limits.max_tokens, self.config.text.max_positions)
 
@@ -295,6 +307,9 @@ class Synthesizer:
             "hop_samples": self.hop_samples,
             "frame_rate_hz": self.frame_rate_hz,
             "latent_dim": self.latent_dim,
+            "sampler": self.sampler,
+            "default_steps": self.default_steps,
+            "guidance_scale": self.config.schedule.guidance_scale,
             "providers": self.providers,
             "accepts_batch": self.accepts_batch,
             "decoder_accepts_batch": self._decoder.accepts_batch,
@@ -355,7 +370,7 @@ class Synthesizer:
                 field="duration",
                 code="duration_out_of_range",
             )
-        steps = request.num_steps
+        steps = request.num_steps if request.num_steps is not None else self.default_steps
         if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or not 1 <= steps <= limits.max_steps:
             raise InputError(
                 f"steps must be an integer between 1 and {limits.max_steps}, got {steps!r}",
@@ -379,8 +394,13 @@ class Synthesizer:
             ref_key=_content_key(ref_latents),
             num_frames=self.num_frames(float(duration_s)),
             seed=int(seed),
-            timesteps=timestep_table_values(request.timestep_table, int(steps)),
+            timesteps=self._timesteps(request.timestep_table, int(steps)),
         )
+
+    def _timesteps(self, table: str, steps: int) -> tuple[float, ...]:
+        if self.sampler == "ddim":
+            return teacher_timesteps(steps)  # steps + 1 values, from 1 down to 0
+        return timestep_table_values(table, steps)
 
     def _check_tokens(self, token_ids: tuple[int, ...] | np.ndarray) -> np.ndarray:
         ids = np.asarray(token_ids)

@@ -27,8 +27,9 @@ class ConfigResponse(BaseModel):
                     "max_duration_s": 30.0,
                     "min_reference_s": 0.5,
                     "max_reference_s": 30.0,
-                    "max_steps": 8,
+                    "max_steps": 32,
                     "default_steps": 4,
+                    "sampler": "student",
                     "tags": ["laughter", "cough"],
                     "formats": ["wav", "flac", "ogg"],
                     "voices_enabled": True,
@@ -47,7 +48,8 @@ class ConfigResponse(BaseModel):
     min_reference_s: float
     max_reference_s: float
     max_steps: int
-    default_steps: int
+    default_steps: int = Field(description="Sampler steps when a request does not say (the model's own unless set).")
+    sampler: str = Field(description="student (the distilled 4-step loop) or ddim (a many-step teacher).")
     tags: list[str] = Field(description="Tags the text may hold, written [tag].")
     formats: list[str] = Field(description="Values of /synthesize's `format`.")
     voices_enabled: bool = True
@@ -69,6 +71,7 @@ async def get_config(service: ServiceDep) -> ConfigResponse:
         max_reference_s=limits.max_reference_s,
         max_steps=limits.max_steps,
         default_steps=limits.default_steps,
+        sampler=service.synthesizer.sampler,
         tags=list(TAGS),
         formats=list(AUDIO_FORMATS),
     )

@@ -60,7 +60,15 @@ async def synthesize_speech(
         int | None, Query(ge=0, le=MAX_SEED, description="Noise seed (random when omitted).", examples=[42])
     ] = None,
     format: Annotated[AudioFormat, Query(description="Container of the answer.")] = "wav",
-    steps: Annotated[int | None, Query(ge=1, le=1000, description="Sampler steps (default 4).", examples=[4])] = None,
+    steps: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=1000,
+            description="Sampler steps (default: the model's own, 4 for the published weights).",
+            examples=[4],
+        ),
+    ] = None,
     voice: Annotated[
         str | None,
         Query(max_length=64, description="A stored voice id (POST /v1/voices) to use instead of an upload."),

@@ -25,6 +25,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--checkpoint", type=Path, metavar="PATH", help="a trained checkpoint: weights file, checkpoint or run folder"
     )
     parser.add_argument("--codec-dir", type=Path, metavar="DIR", help="codec/ folder (default: the training data's)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        metavar="N",
+        help="the model's default sampler steps (teacher: DDIM, default 16; student: default 4)",
+    )
+    parser.add_argument(
+        "--guidance", type=float, default=1.0, metavar="S", help="teacher only: text guidance scale (default 1 = off)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -49,7 +58,9 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CliError(f"export needs torch ({exc.name or exc} is missing): pip install 'smalltts[train]'") from None
     try:
-        result = export_onnx.export_checkpoint(args.checkpoint, args.out, codec_dir=args.codec_dir)
+        result = export_onnx.export_checkpoint(
+            args.checkpoint, args.out, codec_dir=args.codec_dir, steps=args.steps, guidance_scale=args.guidance
+        )
     except (export_onnx.ExportError, export_onnx.TrainingError) as exc:
         raise CliError(str(exc)) from None
     sys.stdout.write(

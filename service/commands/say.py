@@ -24,6 +24,8 @@ from service.commands.model_option import (
 )
 
 DEFAULT_OUT = Path("out/say.wav")
+# A model folder may ship a default voice (the bundled demo does: one of its held-out espeak-ng voices).
+DEFAULT_REFERENCE = "reference.wav"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,15 +34,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--ref",
         type=Path,
-        required=True,
+        default=None,
         metavar="FILE",
-        help="reference voice: audio (wav, flac, ogg, mp3; any rate, any channels) or .npy latents (frames, 64)",
+        help="reference voice: audio (wav, flac, ogg, mp3; any rate, any channels) or .npy latents (frames, 64); "
+        f"default: the model folder's {DEFAULT_REFERENCE} when it ships one (the bundled demo does)",
     )
     parser.add_argument("--duration", type=float, default=None, metavar="S", help="seconds; default: estimated")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed; equal seeds, equal audio")
-    parser.add_argument("--steps", type=int, default=4, metavar="N", help="denoiser steps (default 4)")
     parser.add_argument(
-        "--schedule", choices=TIMESTEP_TABLES, default="trained", help="timesteps: trained (default) or original"
+        "--steps", type=int, default=None, metavar="N", help="denoiser steps (default: the model's own; 4 published)"
+    )
+    parser.add_argument(
+        "--schedule",
+        choices=TIMESTEP_TABLES,
+        default="trained",
+        help="student timesteps: trained (default) or original (a DDIM model ignores it)",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="FILE", help="output .wav, .flac or .ogg")
     add_model_argument(parser)
@@ -49,9 +57,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     format_from_path(args.out)  # a bad suffix fails before any model work
-    if not args.ref.is_file():
+    if args.ref is not None and not args.ref.is_file():
         raise CliError(f"reference file not found: {args.ref}")
     synthesizer = open_synthesizer(args.model)
+    if args.ref is None:
+        args.ref = synthesizer.model_dir / DEFAULT_REFERENCE
+        if not args.ref.is_file():
+            raise CliError(f"--ref FILE is required: the model at {synthesizer.model_dir} ships no {DEFAULT_REFERENCE}")
     tokens = tokenize(args.text, max_tokens=synthesizer.max_tokens)
     if args.ref.suffix.lower() == ".npy":
         try:
@@ -78,8 +90,11 @@ def run(args: argparse.Namespace) -> int:
         warn(message)
     warn_if_untrained(synthesizer)
     note = "" if synthesizer.trained else f"; model is {UNTRAINED_NOTE}"
+    steps = args.steps if args.steps is not None else synthesizer.default_steps
+    sampler = args.schedule if synthesizer.sampler == "student" else synthesizer.sampler
     sys.stdout.write(
         f"wrote {path}: {result.duration_s:.2f} s ({result.num_frames} frames{', estimated' if estimated else ''}), "
-        f"seed {result.seed}, {args.steps} steps ({args.schedule}){note}\n"
+        f"seed {result.seed}, {steps} steps ({sampler}), model {synthesizer.model_id} at {synthesizer.model_dir}"
+        f"{note}\n"
     )
     return 0

@@ -23,12 +23,23 @@ def test_an_exported_checkpoint_is_served_by_the_runtime(exported_dir: Path, hel
 
     sidecar = json.loads((exported_dir / "dmd" / "denoiser.json").read_text())
     assert sidecar["trained"] is True and sidecar["model"]["preset"] == "tiny"
+    # A teacher is not distilled: its folder says to sample it with 16 DDIM steps, without guidance by default.
+    assert sidecar["model"]["schedule"].items() >= {"sampler": "ddim", "num_steps": 16, "guidance_scale": 1.0}.items()
     synthesizer = Synthesizer.load(exported_dir)
     clip = ClipDataset.load(heldout_dir).clips[0]
     request = SynthesisRequest(token_ids=tuple(int(i) for i in clip.phonemes), ref_latents=clip.latents,
                                duration_s=1.2, seed=3)  # fmt: skip
     (result,) = synthesizer.synthesize_batch([request])
     assert result.num_frames == 9 and result.audio.shape == (9 * 3200,) and np.isfinite(result.audio).all()
+
+
+def test_export_records_the_teachers_steps_and_guidance(teacher_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    assert main(["export", "--checkpoint", str(teacher_run), "--out", str(out), "--steps", "6", "--guidance", "2"]) == 0
+    schedule = json.loads((out / "dmd" / "denoiser.json").read_text())["model"]["schedule"]
+    assert (schedule["sampler"], schedule["num_steps"], schedule["guidance_scale"]) == ("ddim", 6, 2.0)
+    with pytest.raises(ExportError, match="guidance must be >= 1"):
+        export_checkpoint(teacher_run, tmp_path / "bad", guidance_scale=0.5)
 
 
 def test_export_refuses_what_it_cannot_export(tmp_path: Path, asr_run: Path) -> None:

@@ -275,13 +275,14 @@ export interface components {
          *       ],
          *       "max_duration_s": 30,
          *       "max_reference_s": 30,
-         *       "max_steps": 8,
+         *       "max_steps": 32,
          *       "max_text_chars": 1000,
          *       "max_upload_bytes": 2097152,
          *       "min_duration_s": 0.5,
          *       "min_reference_s": 0.5,
          *       "model_id": "local/tiny",
          *       "sample_rate_hz": 24000,
+         *       "sampler": "student",
          *       "tags": [
          *         "laughter",
          *         "cough"
@@ -314,8 +315,16 @@ export interface components {
             max_reference_s: number;
             /** Max Steps */
             max_steps: number;
-            /** Default Steps */
+            /**
+             * Default Steps
+             * @description Sampler steps when a request does not say (the model's own unless set).
+             */
             default_steps: number;
+            /**
+             * Sampler
+             * @description student (the distilled 4-step loop) or ddim (a many-step teacher).
+             */
+            sampler: string;
             /**
              * Tags
              * @description Tags the text may hold, written [tag].
@@ -617,7 +626,7 @@ export interface operations {
                 seed?: number | null;
                 /** @description Container of the answer. */
                 format?: "wav" | "flac" | "ogg";
-                /** @description Sampler steps (default 4). */
+                /** @description Sampler steps (default: the model's own, 4 for the published weights). */
                 steps?: number | null;
                 /** @description A stored voice id (POST /v1/voices) to use instead of an upload. */
                 voice?: string | null;

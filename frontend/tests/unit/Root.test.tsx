@@ -16,6 +16,7 @@ const CONFIG = {
   max_reference_s: 30,
   max_steps: 8,
   default_steps: 4,
+  sampler: "student",
   tags: ["laughter", "cough", "sigh"],
   formats: ["wav", "flac", "ogg"],
   voices_enabled: true,

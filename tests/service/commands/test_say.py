@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,16 @@ def test_the_module_entry_point_prints_no_traceback(tiny_model_dir: Path, voice:
     bad = subprocess.run([*command, "--duration", "inf"], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert bad.returncode == 2
     assert bad.stderr == "smalltts: error: duration must be between 0.1 and 60 seconds, got inf\n"
+
+
+def test_without_ref_the_models_own_voice_speaks(
+    tiny_model_dir: Path, voice: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _say(tiny_model_dir, "hi", "--out", str(tmp_path / "none.wav")) == 2
+    assert "--ref FILE is required" in capsys.readouterr().err
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    shutil.copyfile(voice, model / "reference.wav")
+    assert _say(model, "hi", "--out", str(tmp_path / "own.wav")) == 0
+    out = capsys.readouterr().out
+    assert "4 steps (trained)" in out and f"at {model}" in out
