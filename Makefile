@@ -138,10 +138,12 @@ DEMO_DIR ?= .smalltts/train/demo
 DEMO_SEED ?= 0
 DEMO_STATE := training/demo_state
 DEMO_VOCODER_STEPS ?= 20000
-DEMO_TEACHER_STEPS ?= 30000
-DEMO_ASR_STEPS ?= 6000
+DEMO_TEACHER_STEPS ?= 8000
+DEMO_ASR_STEPS ?= 1500
 # One thread each and niced: training runs in the background next to interactive work.
 DEMO_ENV := OMP_NUM_THREADS=1 nice -n 10
+# The teacher is the long pole (about 1.5 steps/s on two free cores, a third of that on one).
+DEMO_TEACHER_ENV := OMP_NUM_THREADS=2 nice -n 10
 CLI := $(PY) -m service.cli
 resume_flag = $$(test -f $(1)/checkpoints/latest && echo --resume latest)
 
@@ -182,16 +184,21 @@ demo-data: demo-codec
 	  --out $(DEMO_DIR)/data/$$split --speaker-encoder resemblyzer --no-progress; done
 
 demo-teacher: demo-data
-	$(DEMO_ENV) $(CLI) train teacher --preset demo --cpu --data $(DEMO_DIR)/data/train --out $(DEMO_DIR)/teacher \
+	$(DEMO_TEACHER_ENV) $(CLI) train teacher --preset demo --cpu --data $(DEMO_DIR)/data/train --out $(DEMO_DIR)/teacher \
 	  --seed $(DEMO_SEED) --steps $(DEMO_TEACHER_STEPS) $(call resume_flag,$(DEMO_DIR)/teacher)
 
 demo-asr: demo-data
 	$(DEMO_ENV) $(CLI) train asr --preset demo --cpu --data $(DEMO_DIR)/data/train --out $(DEMO_DIR)/asr \
 	  --seed $(DEMO_SEED) --steps $(DEMO_ASR_STEPS) $(call resume_flag,$(DEMO_DIR)/asr)
 
-# The teacher's EMA weights with the trained vocoder, then the codec and model evaluations into model/demo/.
+# The teacher's EMA weights with the trained vocoder, sampled with DEMO_SAMPLE_STEPS DDIM steps (a teacher, not a
+# distilled student); then the codec and model evaluations into model/demo/eval/, and the default reference voice,
+# the evaluation ASR, samples and loss curves (training.demo_ship).
+DEMO_SAMPLE_STEPS ?= 16
 demo-export: $(STAMP)
-	$(CLI) export --checkpoint $(DEMO_DIR)/teacher --codec-dir $(DEMO_DIR)/vocoder/codec --out model/demo
+	$(CLI) export --checkpoint $(DEMO_DIR)/teacher --codec-dir $(DEMO_DIR)/vocoder/codec --out model/demo \
+	  --steps $(DEMO_SAMPLE_STEPS)
+	$(PY) -m training.demo_ship --corpus $(DEMO_DIR)/corpus --runs $(DEMO_DIR) --model model/demo --state $(DEMO_STATE)
 	$(PY) -m training.codec_eval --codec-dir $(DEMO_DIR)/vocoder/codec \
 	  --manifest $(DEMO_DIR)/corpus/heldout_sentences.jsonl --asr $(DEMO_DIR)/asr --json model/demo/eval/codec.json
 	$(CLI) eval --model model/demo --data $(DEMO_DIR)/data/heldout_sentences --asr $(DEMO_DIR)/asr \

@@ -213,7 +213,7 @@ def teacher_config_for(preset: str, **overrides: Any) -> TeacherConfig:
         base = replace(base, warmup_steps=10, checkpoint_every=50, log_every=10, loader=_TINY_LOADER)
     elif preset == "demo":
         base = replace(
-            base, steps=30_000, lr=3e-4, warmup_steps=300, ema_beta=0.999, checkpoint_every=50, keep_checkpoints=2,
+            base, steps=8_000, lr=5e-4, warmup_steps=300, ema_beta=0.999, checkpoint_every=250, keep_checkpoints=2,
             log_every=10, loader=_DEMO_LOADER,
         )  # fmt: skip
     return replace(base, **overrides)
@@ -236,7 +236,7 @@ def asr_config_for(preset: str, **overrides: Any) -> AsrConfig:
     elif preset == "demo":
         base = replace(
             base, upsample=2, conformer=ConformerConfig(dim=96, num_heads=4, ffn_dim=256, num_layers=3, kernel_size=9),
-            steps=6000, lr=1e-3, warmup_steps=200, checkpoint_every=200, keep_checkpoints=2, log_every=10,
+            steps=1500, lr=1e-3, warmup_steps=200, checkpoint_every=250, keep_checkpoints=2, log_every=10,
             loader=_DEMO_LOADER,
         )  # fmt: skip
     return replace(base, **overrides)

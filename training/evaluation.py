@@ -121,7 +121,8 @@ def evaluate(
         notes.append("the dataset has no stored speaker embeddings (build with --speaker-encoder): similarity n/a")
 
     rng = np.random.default_rng(seed)
-    indices = list(range(min(limit, len(dataset))))
+    # Spread evenly over the dataset (ordered by speaker), so a limit below its size still covers every voice.
+    indices = sorted({int(i) for i in np.linspace(0, len(dataset) - 1, min(limit, len(dataset)))})
     hyps_gen, hyps_real, refs = [], [], []
     sims_gen, sims_ceiling, sims_other, wins = [], [], [], []
     for i in indices:
