@@ -1,6 +1,6 @@
 """The `smalltts` command line.
 
-    smalltts say TEXT --ref FILE [--duration S] [--seed N] [--steps 4] [--out FILE] [--model DIR]
+    smalltts say TEXT [--ref FILE] [--duration S] [--seed N] [--steps N] [--out FILE] [--model DIR]
     smalltts info [--model DIR] [--json]
     smalltts fetch [--repo smallbraineng/smalltts] [--dir DIR]
     smalltts export ...   smalltts serve ...   smalltts bench ...

@@ -34,3 +34,18 @@ def tiny_model() -> DiTModel:
     from model.export import build_random_model
 
     return build_random_model("tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def ddim_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model again, its sidecar saying what an exported teacher's does: sample with DDIM, 12 steps."""
+    import json
+    import shutil
+
+    folder = tmp_path_factory.mktemp("ddim_model") / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    sidecar = folder / "dmd" / "denoiser.json"
+    payload = json.loads(sidecar.read_text())
+    payload["model"]["schedule"] |= {"sampler": "ddim", "num_steps": 12}
+    sidecar.write_text(json.dumps(payload))
+    return folder

@@ -65,7 +65,12 @@ class SpeechRequest(BaseModel):
     stream_format: Literal["audio"] | None = Field(default=None, description="Only 'audio' (no server-sent events).")
     duration: float | None = Field(default=None, description="Extension: exact seconds of speech (overrides speed).")
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Extension: noise seed.")
-    steps: int | None = Field(default=None, ge=1, le=1000, description="Extension: sampler steps.")
+    steps: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Extension: sampler steps (default: the model's own, 4 for the published student).",
+    )
 
 
 SPEECH_RESPONSE: dict[int | str, dict[str, Any]] = {

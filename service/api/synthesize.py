@@ -65,7 +65,7 @@ async def synthesize_speech(
         Query(
             ge=1,
             le=1000,
-            description="Sampler steps (default: the model's own, 4 for the published weights).",
+            description="Sampler steps (default: the model's own, 4 for the published student).",
             examples=[4],
         ),
     ] = None,

@@ -57,7 +57,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--model", type=Path, default=None, metavar="DIR", help="default: random full preset")
     parser.add_argument("--durations", default="2,5,10", help="seconds of audio per request (default 2,5,10)")
     parser.add_argument("--batches", default="1,2,4,8", help="batch sizes (default 1,2,4,8)")
-    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument(
+        "--steps", type=int, default=None, metavar="N", help="denoiser steps (default: the model's own; 4 published)"
+    )
     parser.add_argument("--repeats", type=int, default=2, help="keep the fastest of N runs (default 2)")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: its default)")
     parser.add_argument("--out", type=Path, default=Path("bench/runtime.json"), metavar="FILE")
@@ -117,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     synthesizer = Synthesizer.load(model_dir, intra_op_threads=args.threads, cache_mb=0)
     machine = describe_machine(args.threads)
     summary = synthesizer.summary()
+    steps: int = args.steps if args.steps is not None else synthesizer.default_steps
     out = sys.stdout
     out.write(
         f"machine: {machine['cpu']}, {machine['usable_cores']} usable cores "
@@ -126,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         f"model: {summary['model_id']} (preset {summary['preset']}, {summary['num_parameters']:,} parameters, "
         f"{'trained' if summary['trained'] else 'random weights'}), batch > 1: {summary['accepts_batch']}\n"
         f"requests: {REFERENCE_S:g} s reference (a new voice each), {TOKENS_PER_S} tokens per second of audio, "
-        f"{args.steps} steps; best of {args.repeats}\n\n"
+        f"{steps} {synthesizer.sampler} steps; best of {args.repeats}\n\n"
     )
     rng = np.random.default_rng(0)
     voices = [
@@ -134,15 +137,15 @@ def run(args: argparse.Namespace) -> int:
         for _ in range(max(batches))
     ]
     # Warm-up: ONNX Runtime plans its memory on the first calls.
-    _measure(synthesizer, voices[:1], durations[0], args.steps, one_by_one=False)
+    _measure(synthesizer, voices[:1], durations[0], steps, one_by_one=False)
 
     rows: list[BenchRow] = []
     started = time.perf_counter()
-    out.write(_header())
+    out.write(_header(steps))
     for duration_s in durations:
         for batch in batches:
-            batched, batched_audio = _best(synthesizer, voices[:batch], duration_s, args.steps, False, args.repeats)
-            single, single_audio = _best(synthesizer, voices[:batch], duration_s, args.steps, True, args.repeats)
+            batched, batched_audio = _best(synthesizer, voices[:batch], duration_s, steps, False, args.repeats)
+            single, single_audio = _best(synthesizer, voices[:batch], duration_s, steps, True, args.repeats)
             batched.max_abs_diff = max(
                 float(np.abs(a.audio - b.audio).max()) for a, b in zip(batched_audio, single_audio, strict=True)
             )
@@ -159,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
         "settings": {
             "reference_s": REFERENCE_S,
             "tokens_per_s": TOKENS_PER_S,
-            "steps": args.steps,
+            "steps": steps,
+            "sampler": synthesizer.sampler,
             "repeats": args.repeats,
             "durations_s": durations,
             "batches": batches,
@@ -215,8 +219,19 @@ def _measure(
     return row, results
 
 
-def _header() -> str:
-    steps = "".join(f"{f'step {i + 1}':>9}" for i in range(4))
+# The table has room for four step columns; a many-step (DDIM) model's later steps are summed into the fourth.
+STEP_COLUMNS = 4
+
+
+def _step_columns(step_ms: list[float]) -> list[float]:
+    return [*step_ms[: STEP_COLUMNS - 1], sum(step_ms[STEP_COLUMNS - 1 :])] if len(step_ms) > STEP_COLUMNS else step_ms
+
+
+def _header(num_steps: int) -> str:
+    names = [f"step {i + 1}" for i in range(STEP_COLUMNS)]
+    if num_steps > STEP_COLUMNS:
+        names[-1] = f"step {STEP_COLUMNS}-{num_steps}"  # 9 characters up to 99 steps
+    steps = "".join(f"{name:>9}" for name in names)
     return (
         f"{'dur s':>5} {'batch':>5} {'mode':<10}{'ref enc':>9}{'cond':>9}{steps}{'decode':>9}{'total':>10}"
         f"{'cpu ms':>10}{'ms/item':>9}{'x rt':>7}{'speedup':>8}\n"
@@ -224,7 +239,7 @@ def _header() -> str:
 
 
 def _format_row(row: BenchRow) -> str:
-    steps = "".join(f"{value:9.1f}" for value in row.denoise_step_ms[:4]).ljust(36)
+    steps = "".join(f"{value:9.1f}" for value in _step_columns(row.denoise_step_ms)).ljust(9 * STEP_COLUMNS)
     speedup = row.extra.get("speedup_vs_one_by_one")
     return (
         f"{row.duration_s:5g} {row.batch:5d} {row.mode:<10}{row.ref_encode_ms:9.1f}{row.condition_ms:9.1f}{steps}"

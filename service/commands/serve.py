@@ -29,6 +29,7 @@ from service.payment.devchain.anvil import AnvilError
 from service.payment.devchain.launch import describe_devchain, devchain_for_run
 from service.payment.layer import check_payments
 from service.settings import Settings
+from service.synthesis import ServiceLimits
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -96,6 +97,11 @@ def run_run(args: argparse.Namespace) -> int:
         synthesizers = load_synthesizers(settings)
     except (AssetError, ValueError) as exc:
         raise CliError(f"cannot load the model: {exc}") from None
+    primary = synthesizers[0]
+    try:  # the lifespan checks this too; here it is one error line before the dev chain starts
+        ServiceLimits.combine(settings, primary.limits, primary.max_tokens, primary.default_steps)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     # uvicorn re-raises a captured SIGTERM after its graceful shutdown; with the default handler that would kill
     # the process before the dev chain below is stopped, so turn it into an exit that unwinds the `with`.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

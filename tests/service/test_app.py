@@ -157,3 +157,21 @@ async def test_builtin_voice_is_created_once(serve: ServeFactory) -> None:
     async with serve(builtin_voice=True) as served:  # restarted: found on disk, not made again
         again = (await served.client.get("/v1/voices")).json()["voices"]
     assert again == voices
+
+
+async def test_a_ddim_model_sets_the_default_steps_and_one_above_the_maximum_stops_startup(
+    serve: ServeFactory, ddim_model_dir: Path, reference_wav: bytes
+) -> None:
+    from model.runtime.synthesizer import Synthesizer
+
+    ddim = Synthesizer.load(ddim_model_dir)
+    async with serve(synthesizers=[ddim]) as served:
+        config = (await served.client.get("/v1/config")).json()
+        reply = await served.client.post(
+            "/synthesize", params={"duration": 1.0, "seed": 1}, **form("Hi.", audio=reference_wav)
+        )
+    assert (config["default_steps"], config["sampler"], config["max_steps"]) == (12, "ddim", 32)
+    assert reply.status_code == 200 and reply.headers["X-Smalltts-Steps"] == "12"
+    with pytest.raises(ValueError, match=r"model's default is 12 .* maximum 8; raise SMALLTTS_MAX_STEPS"):
+        async with serve(synthesizers=[ddim], max_steps=8):
+            pass

@@ -65,3 +65,22 @@ def test_eval_reports_per_and_similarity(exported_dir: Path, heldout_dir: Path, 
         assert -1.0 <= generated["other_voice_similarity"] <= 1.0
         assert generated["pairs_closer_to_reference"] in (0.0, 0.5, 1.0)  # 2 clips
         assert "pairs won" in table
+
+
+@pytest.mark.parametrize(
+    ("role", "steps", "expected"),
+    [
+        ("teacher_ema", None, ("ddim", 16)),
+        ("teacher", 24, ("ddim", 24)),
+        ("student", None, ("student", 4)),  # a DMD student keeps its distilled loop
+        ("student", 2, ("student", 2)),
+    ],
+)
+def test_the_checkpoint_role_picks_the_sampler(role: str, steps: int | None, expected: tuple[str, int]) -> None:
+    from model.config import ScheduleConfig
+    from training.export_onnx import _sampling_schedule
+
+    schedule = _sampling_schedule(ScheduleConfig(), role, steps, 1.0)
+    assert (schedule.sampler, schedule.num_steps) == expected
+    with pytest.raises(ExportError, match="teacher checkpoints only"):
+        _sampling_schedule(ScheduleConfig(), "student", None, 2.0)

@@ -540,7 +540,7 @@ export interface components {
             seed?: number | null;
             /**
              * Steps
-             * @description Extension: sampler steps.
+             * @description Extension: sampler steps (default: the model's own, 4 for the published student).
              */
             steps?: number | null;
         };
@@ -626,7 +626,7 @@ export interface operations {
                 seed?: number | null;
                 /** @description Container of the answer. */
                 format?: "wav" | "flac" | "ogg";
-                /** @description Sampler steps (default: the model's own, 4 for the published weights). */
+                /** @description Sampler steps (default: the model's own, 4 for the published student). */
                 steps?: number | null;
                 /** @description A stored voice id (POST /v1/voices) to use instead of an upload. */
                 voice?: string | null;

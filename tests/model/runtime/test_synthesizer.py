@@ -305,3 +305,24 @@ def test_a_sidecar_from_before_the_sampler_field_is_a_student(tiny_model_dir: Pa
     folder = _with_schedule(tiny_model_dir, tmp_path, sampler=None, guidance_scale=None)
     synth = Synthesizer.load(folder)
     assert (synth.sampler, synth.default_steps) == ("student", 4)
+
+
+def test_a_request_without_steps_makes_the_models_own_number_of_ddim_calls(
+    ddim_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synth = Synthesizer.load(ddim_model_dir)
+    assert synth.summary()["default_steps"] == 12 and synth.summary()["sampler"] == "ddim"
+    denoiser = synth._sampler.denoiser
+    times: list[float] = []
+    run = denoiser.run
+
+    def counted(*inputs: np.ndarray) -> list[np.ndarray]:
+        times.append(float(inputs[2][0]))  # t of this call
+        return run(*inputs)
+
+    monkeypatch.setattr(denoiser, "run", counted)
+    request = _requests(synth)[0]
+    assert request.num_steps is None
+    synth.synthesize_batch([request])
+    # DDIM from t = 1 down to 1/12, the same table ("trained") a student request would name notwithstanding.
+    np.testing.assert_allclose(times, np.linspace(1.0, 0.0, 13)[:-1], atol=1e-6)

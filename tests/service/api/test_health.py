@@ -73,3 +73,4 @@ async def test_config_lists_the_public_limits(serve: ServeFactory) -> None:
     assert config["trained"] is False
     assert "laughter" in config["tags"]
     assert config["formats"] == ["wav", "flac", "ogg"]
+    assert (config["max_steps"], config["default_steps"], config["sampler"]) == (32, 4, "student")

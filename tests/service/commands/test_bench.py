@@ -33,3 +33,16 @@ def test_bench_times_every_stage_batched_and_one_by_one(
 def test_bench_rejects_bad_lists(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--model", str(tiny_model_dir), "--batches", "0,2"]) == 2
     assert "positive" in capsys.readouterr().err
+
+
+def test_bench_samples_a_model_with_its_own_step_count(
+    ddim_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", "--model", str(ddim_model_dir), "--durations", "1", "--batches", "1", "--repeats", "1"]
+    assert main([*args, "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert (report["settings"]["steps"], report["settings"]["sampler"]) == (12, "ddim")
+    assert all(len(row["denoise_step_ms"]) == 12 for row in report["rows"])
+    printed = capsys.readouterr().out
+    assert "12 ddim steps" in printed and "step 4-12" in printed

@@ -64,3 +64,12 @@ def test_info_on_an_incomplete_folder_names_the_missing_file(
     assert main(["info", "--model", str(broken)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "codec/decoder.onnx: missing" in err
+
+
+def test_info_names_the_sampler_and_its_default_steps(
+    tiny_model_dir: Path, ddim_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["info", "--model", str(tiny_model_dir)]) == 0
+    assert "student, 4 steps unless a request says" in capsys.readouterr().out
+    assert main(["info", "--model", str(ddim_model_dir)]) == 0
+    assert "ddim, 12 steps unless a request says" in capsys.readouterr().out

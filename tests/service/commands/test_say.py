@@ -133,3 +133,12 @@ def test_without_ref_the_models_own_voice_speaks(
     assert _say(model, "hi", "--out", str(tmp_path / "own.wav")) == 0
     out = capsys.readouterr().out
     assert "4 steps (trained)" in out and f"at {model}" in out
+
+
+def test_without_steps_say_uses_the_models_own_count_and_sampler(
+    ddim_model_dir: Path, voice: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _say(ddim_model_dir, "hi", "--ref", str(voice), "--out", str(tmp_path / "ddim.wav")) == 0
+    assert "12 steps (ddim)" in capsys.readouterr().out
+    assert _say(ddim_model_dir, "hi", "--ref", str(voice), "--steps", "3", "--out", str(tmp_path / "3.wav")) == 0
+    assert "3 steps (ddim)" in capsys.readouterr().out

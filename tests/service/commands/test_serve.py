@@ -54,3 +54,14 @@ def test_serve_starts_a_real_server(tiny_model_dir: Path) -> None:
         assert httpx.get(f"{url}/health", timeout=10).text == "ok"
         ready = httpx.get(f"{url}/ready", timeout=10).json()
     assert ready["status"] == "ready"
+
+
+def test_run_refuses_a_model_whose_default_steps_exceed_the_maximum(
+    monkeypatch: pytest.MonkeyPatch, ddim_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.cli import main
+
+    monkeypatch.setenv("SMALLTTS_MAX_STEPS", "8")
+    assert main(["run", "--model", str(ddim_model_dir)]) == 2
+    last = capsys.readouterr().err.splitlines()[-1]  # after the "loaded model" log line
+    assert last.startswith("smalltts: error: the model's default is 12") and "SMALLTTS_MAX_STEPS" in last
