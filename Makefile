@@ -195,9 +195,10 @@ demo-asr: demo-data
 # distilled student); then the codec and model evaluations into model/demo/eval/, and the default reference voice,
 # the evaluation ASR, samples and loss curves (training.demo_ship).
 DEMO_SAMPLE_STEPS ?= 16
+DEMO_GUIDANCE ?= 2
 demo-export: $(STAMP)
 	$(CLI) export --checkpoint $(DEMO_DIR)/teacher --codec-dir $(DEMO_DIR)/vocoder/codec --out model/demo \
-	  --steps $(DEMO_SAMPLE_STEPS)
+	  --steps $(DEMO_SAMPLE_STEPS) --guidance $(DEMO_GUIDANCE)
 	$(PY) -m training.demo_ship --corpus $(DEMO_DIR)/corpus --runs $(DEMO_DIR) --model model/demo --state $(DEMO_STATE)
 	$(PY) -m training.codec_eval --codec-dir $(DEMO_DIR)/vocoder/codec \
 	  --manifest $(DEMO_DIR)/corpus/heldout_sentences.jsonl --asr $(DEMO_DIR)/asr --json model/demo/eval/codec.json
