@@ -117,6 +117,15 @@ class ScheduleConfig:
     # (v_cond - v_uncond), v_uncond with every phoneme masked out, as in the teacher's CFG dropout.
     guidance_scale: float = 1.0
 
+    def __post_init__(self) -> None:
+        # A sidecar with a sampler this runtime does not know must not be sampled as something else silently.
+        if self.sampler not in ("student", "ddim"):
+            raise ValueError(f"schedule.sampler must be 'student' or 'ddim', got {self.sampler!r}")
+        if self.num_steps < 1 or not self.guidance_scale >= 1.0:
+            raise ValueError(
+                f"schedule: num_steps must be >= 1 and guidance_scale >= 1, got {self.num_steps}, {self.guidance_scale}"
+            )
+
 
 @dataclass(frozen=True)
 class ModelConfig:

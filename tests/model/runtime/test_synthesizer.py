@@ -326,3 +326,14 @@ def test_a_request_without_steps_makes_the_models_own_number_of_ddim_calls(
     synth.synthesize_batch([request])
     # DDIM from t = 1 down to 1/12, the same table ("trained") a student request would name notwithstanding.
     np.testing.assert_allclose(times, np.linspace(1.0, 0.0, 13)[:-1], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "schedule", [{"sampler": "euler"}, {"num_steps": 0}, {"guidance_scale": 0.5}], ids=["sampler", "steps", "guidance"]
+)
+def test_a_sidecar_with_an_unknown_sampling_schedule_is_refused(
+    tiny_model_dir: Path, tmp_path: Path, schedule: dict[str, object]
+) -> None:
+    folder = _with_schedule(tiny_model_dir, tmp_path, **schedule)
+    with pytest.raises(ValueError, match="schedule"):
+        Synthesizer.load(folder)
