@@ -135,7 +135,16 @@ def synthesize_corpus(
 ) -> tuple[Path, Path | None]:
     """Writes the corpus and returns (manifest path, held-out manifest path or None). Idempotent per clip."""
     out_dir = Path(out_dir)
+    from model.text.normalize import normalize_text
+    from training.sentences import iter_sentences
+
     rng = random.Random(cfg.seed + 1)
+    streams = {
+        "train": iter_sentences(cfg.text_source, rng, min_words=cfg.min_words, max_words=cfg.max_words),
+        "heldout": iter_sentences(
+            cfg.heldout_text_source, random.Random(cfg.seed + 2), min_words=cfg.min_words, max_words=cfg.max_words
+        ),
+    }
     speakers = choose_speakers(cfg)
     per_speaker = cfg.clips_per_speaker + heldout_clips_per_speaker
     total = len(speakers) * per_speaker
@@ -144,21 +153,41 @@ def synthesize_corpus(
     done = 0
     for speaker in speakers:
         for i in range(per_speaker):
-            text = make_sentence(rng, cfg.min_words, cfg.max_words)
+            heldout = i >= cfg.clips_per_speaker
+            text = next(streams["heldout" if heldout else "train"])
             speed = max(80, speaker.speed_wpm + rng.randint(-15, 15))
             pitch = min(99, max(0, speaker.pitch + rng.randint(-6, 6)))
             rel = Path("wavs") / speaker.name / f"{speaker.name}_{i:04d}.wav"
             path = out_dir / rel
             if not path.is_file():  # a re-run only fills in what is missing
-                speak(text, speaker.voice, speed, pitch, path)
+                speak(normalize_text(text), speaker.voice, speed, pitch, path)
             row = {"audio": rel.as_posix(), "text": text, "speaker": speaker.name}
-            (train_rows if i < cfg.clips_per_speaker else heldout_rows).append(row)
+            (heldout_rows if heldout else train_rows).append(row)
             done += 1
             if progress is not None:
                 progress(done, total)
+    if cfg.text_source != "grammar":
+        train_rows += _coverage_clips(out_dir, speakers)
     manifest = _write_jsonl(out_dir / "manifest.jsonl", train_rows)
     heldout = _write_jsonl(out_dir / "heldout.jsonl", heldout_rows) if heldout_rows else None
     return manifest, heldout
+
+
+def _coverage_clips(out_dir: Path, speakers: list[SpeakerVoice]) -> list[dict[str, str]]:
+    """Each coverage sentence (training.sentences.COVERAGE_SENTENCES: the rare sounds English espeak-ng emits for
+    loan words) spoken by several voices, after the regular clips, so the regular clips do not change."""
+    from model.text.normalize import normalize_text
+    from training.sentences import COVERAGE_SENTENCES, COVERAGE_VOICES_PER_SENTENCE
+
+    rows = []
+    for j in range(len(COVERAGE_SENTENCES) * COVERAGE_VOICES_PER_SENTENCE):
+        text = COVERAGE_SENTENCES[j % len(COVERAGE_SENTENCES)]
+        speaker = speakers[(j * 7) % len(speakers)]  # a stride, so one sentence lands on different voices
+        rel = Path("wavs") / speaker.name / f"{speaker.name}_cover{j:03d}.wav"
+        if not (out_dir / rel).is_file():
+            speak(normalize_text(text), speaker.voice, speaker.speed_wpm, speaker.pitch, out_dir / rel)
+        rows.append({"audio": rel.as_posix(), "text": text, "speaker": speaker.name})
+    return rows
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, str]]) -> Path:

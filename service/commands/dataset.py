@@ -18,6 +18,7 @@ from pathlib import Path
 from service.cli import CliError
 
 SPEAKER_ENCODERS = ("resemblyzer", "speechbrain", "none")
+TEXT_SOURCES = ("grammar", "wordnet", "fortunes")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,6 +31,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     synth.add_argument("--clips-per-speaker", type=int, default=12)
     synth.add_argument("--heldout-clips-per-speaker", type=int, default=2, help="written to heldout.jsonl")
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument(
+        "--text-source",
+        choices=TEXT_SOURCES,
+        default="grammar",
+        help="training sentences: the small template grammar, or open-vocabulary English (WordNet's examples)",
+    )
+    synth.add_argument(
+        "--heldout-text-source", choices=TEXT_SOURCES, default="grammar", help="held-out sentences (disjoint source)"
+    )
+    synth.add_argument("--min-words", type=int, default=4)
+    synth.add_argument("--max-words", type=int, default=12)
     synth.set_defaults(handler=run_synth)
 
     build = actions.add_parser("build", help="encode audio + transcripts into webdataset shards of latents")
@@ -55,13 +67,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run_synth(args: argparse.Namespace) -> int:
     from training.config import SynthCorpusConfig
     from training.corpus import CorpusError, synthesize_corpus
+    from training.sentences import SentenceSourceError
 
-    if args.speakers < 1 or args.clips_per_speaker < 1 or args.heldout_clips_per_speaker < 0:
-        raise CliError("--speakers and --clips-per-speaker must be >= 1, --heldout-clips-per-speaker >= 0")
-    cfg = SynthCorpusConfig(num_speakers=args.speakers, clips_per_speaker=args.clips_per_speaker, seed=args.seed)
+    if args.heldout_clips_per_speaker < 0:
+        raise CliError("--heldout-clips-per-speaker must be >= 0")
+    try:
+        cfg = SynthCorpusConfig(
+            num_speakers=args.speakers,
+            clips_per_speaker=args.clips_per_speaker,
+            seed=args.seed,
+            min_words=args.min_words,
+            max_words=args.max_words,
+            text_source=args.text_source,
+            heldout_text_source=args.heldout_text_source,
+        )
+    except ValueError as exc:
+        raise CliError(f"dataset synth: {exc}") from None
     try:
         manifest, heldout = synthesize_corpus(args.out, cfg, heldout_clips_per_speaker=args.heldout_clips_per_speaker)
-    except (CorpusError, ValueError) as exc:
+    except (CorpusError, SentenceSourceError, ValueError) as exc:
         raise CliError(str(exc)) from None
     sys.stdout.write(f"wrote {manifest}" + (f" and {heldout}" if heldout else "") + "\n")
     return 0
