@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import platform
 import random
 import shutil
 import time
@@ -49,10 +50,31 @@ class TrainingError(RuntimeError):
     """A run cannot start or resume (wrong folder, mismatched checkpoint)."""
 
 
+def cpu_facts() -> dict[str, Any]:
+    """This CPU's model name and whether it has bf16 matrix units (AMX tiles, AVX-512 bf16), from /proc/cpuinfo."""
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    return {"cpu": model, "amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags}
+
+
 def resolve_mixed_precision(value: MixedPrecision, *, cpu: bool) -> str:
+    """auto = bf16 on a GPU that supports it, and on a CPU with bf16 matrix units (measured on one with AMX:
+    a demo teacher step 1.5x faster, `python -m training.precision_bench`); fp32 elsewhere, where bf16 is
+    emulated and slower."""
     if value == "auto":
-        usable = not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        return "bf16" if usable else "no"
+        on_gpu = not cpu and torch.cuda.is_available()
+        if on_gpu:
+            return "bf16" if torch.cuda.is_bf16_supported() else "no"
+        facts = cpu_facts()
+        return "bf16" if facts["amx_bf16"] or facts["avx512_bf16"] else "no"
     return value
 
 
