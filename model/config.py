@@ -116,8 +116,17 @@ class ScheduleConfig:
     # Classifier-free guidance on the text (1 = off, one denoiser pass per step): v = v_uncond + scale
     # (v_cond - v_uncond), v_uncond with every phoneme masked out, as in the teacher's CFG dropout.
     guidance_scale: float = 1.0
+    # The timesteps a distilled student was trained at (its distillation's backward-simulation chain), written by
+    # the exporter; the runtime samples a `student` at exactly these when asked for that many steps. None: the
+    # `trained` table (1, .75, .5, .25), which is what the published weights were distilled with.
+    student_timesteps: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.student_timesteps is not None:
+            object.__setattr__(self, "student_timesteps", tuple(float(t) for t in self.student_timesteps))
+            ts = self.student_timesteps
+            if not ts or not all(0.0 < t <= 1.0 for t in ts) or any(a <= b for a, b in zip(ts, ts[1:], strict=False)):
+                raise ValueError(f"schedule.student_timesteps must fall strictly within (0, 1], got {ts}")
         # A sidecar with a sampler this runtime does not know must not be sampled as something else silently.
         if self.sampler not in ("student", "ddim"):
             raise ValueError(f"schedule.sampler must be 'student' or 'ddim', got {self.sampler!r}")

@@ -90,13 +90,18 @@ def eps_from_v(x_t: Any, v: Any, t: Any, cfg: ScheduleConfig | None = None) -> A
     return _bcast(sigma, x_t) * x_t + _bcast(alpha, x_t) * v
 
 
-def timesteps(table: TimestepTable | str = "trained", num_steps: int | None = None) -> tuple[float, ...]:
+def timesteps(
+    table: TimestepTable | str = "trained", num_steps: int | None = None, trained: tuple[float, ...] | None = None
+) -> tuple[float, ...]:
     """The student's timestep list: `trained` (1, .75, .5, .25) or `original` (linspace(1, 0, 4)).
 
-    With num_steps other than 4, `trained` generalises to 1 - i/num_steps and `original` to
-    linspace(1, 0, num_steps), so the same tables serve a student sampled with more or fewer steps.
+    `trained` is the student's own list when its sidecar records one (ScheduleConfig.student_timesteps) and
+    num_steps is None or its length. With another num_steps, `trained` generalises to 1 - i/num_steps and
+    `original` to linspace(1, 0, num_steps), so the same tables serve a student sampled with more or fewer steps.
     """
     if table == "trained":
+        if trained is not None and (num_steps is None or num_steps == len(trained)):
+            return tuple(trained)
         if num_steps is None or num_steps == 4:
             return TRAINED_TIMESTEPS
         return tuple(1.0 - i / num_steps for i in range(num_steps))

@@ -43,7 +43,10 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class SynthCorpusConfig:
-    """`smalltts dataset synth`: espeak-ng voices x variants, with speed and pitch varied per clip."""
+    """`smalltts dataset synth`: espeak-ng voices x variants, with speed and pitch varied per clip.
+
+    Training clips speak `text_source`, held-out clips `heldout_text_source` (training.sentences): "grammar" is
+    the small template grammar of the first demo, "wordnet" / "fortunes" open-vocabulary English text."""
 
     num_speakers: int = 8
     clips_per_speaker: int = 12
@@ -52,6 +55,19 @@ class SynthCorpusConfig:
     max_words: int = 12
     speed_wpm: tuple[int, int] = (130, 190)
     pitch: tuple[int, int] = (25, 75)
+    text_source: Literal["grammar", "wordnet", "fortunes"] = "grammar"
+    heldout_text_source: Literal["grammar", "wordnet", "fortunes"] = "grammar"
+
+    def __post_init__(self) -> None:
+        if self.num_speakers < 1 or self.clips_per_speaker < 1:
+            raise ValueError("num_speakers and clips_per_speaker must be >= 1")
+        if not 1 <= self.min_words <= self.max_words:
+            raise ValueError(f"need 1 <= min_words <= max_words, got {self.min_words}..{self.max_words}")
+        sources = ("grammar", "wordnet", "fortunes")
+        if self.text_source not in sources or self.heldout_text_source not in sources:
+            raise ValueError(f"text sources must be one of {sources}")
+        if self.text_source != "grammar" and self.text_source == self.heldout_text_source:
+            raise ValueError("held-out sentences need a source disjoint from the training one")
 
 
 @dataclass(frozen=True)
@@ -172,25 +188,35 @@ class DiscriminatorConfig:
 
 @dataclass(frozen=True)
 class DistillConfig:
+    """DMD2 (training.distill). The preset must be the teacher's: `smalltts train distill` reads it from the teacher
+    checkpoint and refuses a --preset that disagrees."""
+
     preset: str = "tiny"
-    student_timesteps: tuple[float, ...] = (1.0, 1.0, 0.75, 0.5, 0.25)  # backward simulation: t_prev, t_cur pairs
+    # The student's sampling chain, written into the exported sidecar (ScheduleConfig.student_timesteps).
+    student_timesteps: tuple[float, ...] = (1.0, 0.75, 0.5, 0.25)
+    dmd_t_range: tuple[float, float] = (0.02, 0.98)  # t of the distribution-matching term, clamped as in DMD2
     text_cfg_scale: float = 2.0
     speaker_cfg_scale: float = 1.5
-    scorer_updates: int = 5  # fake-score updates per student update
-    gan_weight: float = 1e-3
+    scorer_updates: int = 5  # fake-score (critic) updates per student update, each on a fresh batch
+    gan_weight: float = 1e-3  # generator's LSGAN term
+    critic_gan_weight: float = 1e-2  # discriminator's LSGAN term in the critic update (reaches the fake-score backbone)
     asr_weight: float = 1.0
     sv_weight: float = 1.0
-    asr_start_step: int = 5000  # the auxiliary losses switch on after the student has settled
+    # DMOSpeech switches the extra terms on once the student has settled: backward simulation (before it, step k
+    # sees the real clip noised to t_k), the GAN, CTC and, later, the speaker loss.
+    backward_sim_start_step: int = 0
+    gan_start_step: int = 0
+    asr_start_step: int = 5000
     sv_start_step: int = 7000
-    # DMD2 puts the GAN head on the fake-score model's features with the generator's gradient flowing through
-    # them; the original computed the features under inference_mode, so only x_t carried gradient (bug 21).
-    gan_grad_through_features: bool = True
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     steps: int = 40_000
     lr: float = 1e-5
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 1e-2
-    grad_clip_norm: float = 0.0  # 0 = off, as the original
+    warmup_steps: int = 500  # the student's learning rate ramps up linearly, then stays constant (as DMD2)
+    grad_clip_norm: float = 1.0  # 0 = off
+    ema_beta: float = 0.999  # the exported student is this EMA of the student's weights
+    ema_warmup_power: float = 2.0 / 3.0
     gradient_checkpointing: bool = True
     mixed_precision: MixedPrecision = "auto"
     checkpoint_every: int = 800
@@ -198,6 +224,18 @@ class DistillConfig:
     log_every: int = 100
     seed: int = 0
     loader: LoaderConfig = field(default_factory=LoaderConfig)
+
+    def __post_init__(self) -> None:
+        ts = tuple(self.student_timesteps)
+        if not ts or ts[0] != 1.0 or any(a <= b for a, b in zip(ts, ts[1:], strict=False)) or ts[-1] <= 0.0:
+            raise ValueError(f"student_timesteps must start at 1.0 and fall strictly above 0, got {ts}")
+        lo, hi = self.dmd_t_range
+        if not 0.0 <= lo < hi <= 1.0:
+            raise ValueError(f"dmd_t_range must satisfy 0 <= lo < hi <= 1, got {self.dmd_t_range}")
+        if self.scorer_updates < 1:
+            raise ValueError(f"scorer_updates must be >= 1, got {self.scorer_updates}")
+        if not 0.0 <= self.ema_beta < 1.0:
+            raise ValueError(f"ema_beta must be in [0, 1), got {self.ema_beta}")
 
 
 # --- presets -------------------------------------------------------------------------------------------
@@ -256,6 +294,15 @@ def sv_config_for(preset: str, **overrides: Any) -> SvConfig:
             log_every=10,
             loader=_TINY_LOADER,
         )
+    elif preset == "demo":
+        base = replace(
+            base,
+            ecapa=EcapaConfig(
+                channels=(128, 128, 128, 128, 384), attention_channels=32, res2net_scale=4, se_channels=32, emb_dim=256
+            ),
+            steps=1500, lr=1e-3, min_lr=1e-4, warmup_steps=100, checkpoint_every=250, keep_checkpoints=2,
+            log_every=10, loader=_DEMO_LOADER,
+        )  # fmt: skip
     elif preset == "small":
         base = replace(
             base,
@@ -281,11 +328,28 @@ def distill_config_for(preset: str, **overrides: Any) -> DistillConfig:
             asr_start_step=2,
             sv_start_step=3,
             lr=1e-4,
+            warmup_steps=2,
+            ema_beta=0.9,
             gradient_checkpointing=False,
             checkpoint_every=50,
             log_every=10,
             loader=_TINY_LOADER,
         )
+    elif preset == "demo":
+        # A CPU run of a few hundred steps: every term on from the start, 2 critic updates per student update.
+        base = replace(
+            base,
+            discriminator=DiscriminatorConfig(
+                width=96,
+                num_feature_layers=3,
+                conformer=ConformerConfig(
+                    dim=96, num_heads=4, ffn_dim=256, num_layers=2, kernel_size=7, conv_norm="group"
+                ),
+            ),
+            scorer_updates=2, asr_start_step=0, sv_start_step=100, lr=5e-5, warmup_steps=50, ema_beta=0.99,
+            gradient_checkpointing=False, steps=1000, checkpoint_every=50, keep_checkpoints=2, log_every=10,
+            loader=_DEMO_LOADER,
+        )  # fmt: skip
     elif preset == "small":
         base = replace(
             base,

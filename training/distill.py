@@ -1,4 +1,4 @@
-"""DMD2 distillation of the teacher into the 4-step student (spec model.md §4.3).
+"""DMD2 distillation of the teacher into the 4-step student (spec model.md §4.3; Yin et al. 2024; DMOSpeech).
 
 Legend:
     b  batch
@@ -11,25 +11,25 @@ Legend:
     w  discriminator width
 
     smalltts train distill --data data/tiny --teacher runs/teacher --asr runs/asr --sv runs/sv \
-        --out runs/distill --preset tiny --steps 20   # CPU smoke test
+        --out runs/distill --steps 20   # CPU smoke test; the preset is the teacher's
 
-Models: the student (generator) and the fake-score model start as copies of the teacher's EMA; the teacher
-is the frozen real score; the discriminator reads the fake-score model's last hidden states; ASR and SV are
-frozen auxiliaries. One step:
+Models: the student (generator) and the fake-score model start as copies of the teacher's EMA; the teacher is the
+frozen real score; the discriminator is a fresh head on the fake-score model's last hidden states (so the GAN
+shapes the fake-score backbone too, as DMD2's classifier branch does); ASR and SV are frozen auxiliaries.
+The model-agnostic maths lives in training.dmd. One step:
 
-1. Backward simulation: t_prev, t_cur = TIMESTEPS[i], TIMESTEPS[i+1] with i ~ U{0..3}; the student denoises
-   noise(x_real, t_prev) without gradient, the result is re-noised to t_cur and denoised again with gradient:
-   x0. The student is thus trained exactly at its sampling timesteps 1, 0.75, 0.5, 0.25.
-2. DMD: x_t = noise(x0, t), t ~ U(0, 1). p_real = x0 - x0_teacher(x_t) with text + speaker CFG,
-   p_fake = x0 - x0_fake(x_t); grad = (p_real - p_fake) / mean|p_real| over VALID frames only (bug 21),
-   pseudo-loss 0.5 ||x0 - sg(x0 - grad)||^2 / N_valid.
-3. GAN (LSGAN) generator term on the fake-score model's features; its gradient reaches the student through
-   those features as in DMD2 (the original's only went through x_t, bug 21), with the fake-score and
-   discriminator weights held fixed for this pass (functional calls on detached weights).
+1. Student sample, as inference makes it (backward simulation): k ~ U{0..K-1}; the student's own chain from pure
+   noise gives z_k without gradient; x0 = student(z_k, t_k) with gradient. Before `backward_sim_start_step`,
+   z_k is the real clip noised to t_k instead.
+2. DMD: x_t = noise(x0, t), t ~ U(dmd_t_range). p_real = x0 - x0_teacher(x_t) with text + speaker CFG,
+   p_fake = x0 - x0_fake(x_t); grad = (p_real - p_fake) / mean|p_real| over VALID frames only (bug 21).
+3. GAN (LSGAN) generator term on the fake-score model's features of x_t, gradient to the student through them
+   (the fake-score and discriminator weights held fixed for this pass).
 4. ASR (CTC) and SV (cosine) terms on x0, each switched on after its configured step.
-5. Discriminator update (real = the real latents noised to the same t), then `scorer_updates` fake-score
-   updates (v-prediction on re-generated student samples). The discriminator's input widths are the DiT width
-   (960 in `full`; the original's 1024 crashed, bug 3).
+5. Student update: warmup, gradient clipping, EMA (the EMA is what is saved and exported).
+6. `scorer_updates` critic updates, each on a FRESH batch: the student's current samples (step 1's chain, no
+   gradient) noised to t; fake-score v-prediction loss + critic_gan_weight x the discriminator's LSGAN loss on
+   [real noised clip, student sample] features, both computed WITH gradient into the fake-score model.
 """
 
 from __future__ import annotations
@@ -48,8 +48,26 @@ from model.schedule import add_noise, velocity_target, x0_from_v
 from model.text.vocab import VOCAB_SIZE
 from training.asr import AsrModel, ctc_loss, load_asr
 from training.config import DiscriminatorConfig, DistillConfig
+from training.dmd import (
+    dmd_gradient,
+    dmd_loss,
+    lsgan_discriminator_loss,
+    lsgan_generator_loss,
+    sample_dmd_t,
+    simulate_student_input,
+)
 from training.loader import Batch, BatchStream, ClipDataset, frame_mask
-from training.loop import TrainLoop, TrainResult, create_accelerator, prepare_run_dir, rand, randn, step_generator
+from training.loop import (
+    Ema,
+    TrainingError,
+    TrainLoop,
+    TrainResult,
+    create_accelerator,
+    prepare_run_dir,
+    randn,
+    step_generator,
+    warmup_cosine_lambda,
+)
 from training.nn.conformer import Conformer
 from training.sv import SvModel, cosine_loss, load_sv
 from training.teacher import TEACHER_EMA_WEIGHTS, masked_mse
@@ -134,20 +152,83 @@ def teacher_cfg_velocity(
     return v_c + cfg.text_cfg_scale * (v_c - v_no_text) + cfg.speaker_cfg_scale * (v_c - v_no_speaker)
 
 
-def dmd_gradient(p_real: Tensor, p_fake: Tensor, mask: Tensor) -> Tensor:
-    """(p_real - p_fake) / mean |p_real| per sample, the mean taken over valid frames only; padding gets 0."""
-    valid = mask[..., None].to(p_real.dtype)  # (b n 1)
-    count = (valid.sum(dim=(1, 2)) * p_real.shape[-1]).clamp_min(1.0)  # (b,)
-    scale = (p_real.abs() * valid).sum(dim=(1, 2)) / count  # (b,)
-    grad = (p_real - p_fake) / scale.clamp_min(1e-8)[:, None, None]
-    return torch.nan_to_num(grad * valid)
-
-
-def _resolve_weights(path: str | Path, filename: str) -> Path:
+def resolve_weights(path: str | Path, filename: str = TEACHER_EMA_WEIGHTS) -> Path:
+    """A weights file, or `filename` in a checkpoint folder or a run's latest checkpoint."""
     from training.loop import resolve_checkpoint_dir
 
     path = Path(path)
     return path if path.is_file() else resolve_checkpoint_dir(path) / filename
+
+
+def teacher_preset(teacher: str | Path) -> str:
+    """The preset of a teacher checkpoint, from its sidecar (no weights loaded)."""
+    from model.config import read_sidecar
+
+    weights = resolve_weights(teacher)
+    sidecar = read_sidecar(weights) if weights.is_file() else None
+    if sidecar is None:
+        raise TrainingError(f"{weights}: no teacher weights with a config sidecar")
+    return str(sidecar["model"]["preset"])
+
+
+def student_model_config(model_cfg: ModelConfig, cfg: DistillConfig) -> ModelConfig:
+    """The teacher's config, marked as a student sampled at exactly its distillation timesteps."""
+    schedule = replace(
+        model_cfg.schedule,
+        sampler="student",
+        num_steps=len(cfg.student_timesteps),
+        guidance_scale=1.0,
+        student_timesteps=tuple(cfg.student_timesteps),
+    )
+    return replace(model_cfg, schedule=schedule)
+
+
+class Conditioning:
+    """One batch's conditioning tensors, in the DiT's argument order, plus the masks the losses need."""
+
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
+        n = batch.latents.shape[1]
+        self.mask = frame_mask(batch.latents_lengths, n)  # (b n)
+        self.keep = self.mask[..., None].to(batch.latents.dtype)  # (b n 1)
+        self.phonemes_mask = frame_mask(batch.phonemes_lengths, batch.phonemes.shape[1])  # (b p)
+        self.args = (batch.ref_latents, batch.ref_latents_lengths, self.mask, batch.phonemes, self.phonemes_mask)
+
+
+def student_x0(student: nn.Module, z: Tensor, t: Tensor, cond: Conditioning, model_cfg: ModelConfig) -> Tensor:
+    """x0 (b n c) estimated by the student at (z, t)."""
+    return x0_from_v(z, student(z, *cond.args, t).float(), t, model_cfg.schedule) * cond.keep
+
+
+def student_input(
+    student: nn.Module,
+    cond: Conditioning,
+    k: int,
+    cfg: DistillConfig,
+    model_cfg: ModelConfig,
+    generator: torch.Generator,
+    simulate: bool,
+) -> tuple[Tensor, Tensor]:
+    """z_k (b n c) and t_k (b,): from the student's own chain (backward simulation), or the real clip noised."""
+    x_real = cond.batch.latents
+    device = x_real.device
+    if not simulate:
+        t_k = torch.full((x_real.shape[0],), float(cfg.student_timesteps[k]), device=device)
+        return add_noise(x_real, randn(x_real.shape, generator, device), t_k, model_cfg.schedule) * cond.keep, t_k
+    was_training = student.training
+    student.eval()
+    z, t_k = simulate_student_input(
+        lambda z_j, t_j: student_x0(student, z_j, t_j, cond, model_cfg),
+        x_real.shape,
+        cfg.student_timesteps,
+        k,
+        model_cfg.schedule,
+        generator,
+        device,
+        keep=cond.keep,
+    )
+    student.train(was_training)
+    return z, t_k
 
 
 def train_distill(
@@ -164,11 +245,16 @@ def train_distill(
     """Distils the teacher (its EMA weights) into the student; asr / sv are optional auxiliary checkpoints."""
     from model.nn.checkpoint import load_checkpoint, save_checkpoint
 
+    teacher_model = load_checkpoint(resolve_weights(teacher))
+    model_cfg: ModelConfig = teacher_model.cfg
+    if cfg.preset != model_cfg.preset:
+        raise TrainingError(
+            f"the distillation config is for preset {cfg.preset!r} but the teacher is {model_cfg.preset!r}; "
+            "distil with the teacher's preset"
+        )
     prepare_run_dir(run_dir, resume)
     accelerator = create_accelerator(cfg.mixed_precision, cpu=cpu)
     device = accelerator.device
-    teacher_model = load_checkpoint(_resolve_weights(teacher, TEACHER_EMA_WEIGHTS))
-    model_cfg: ModelConfig = teacher_model.cfg
     dataset = ClipDataset.load(data_dir)
     if dataset.latent_dim != model_cfg.latent_dim:
         raise ValueError(f"dataset latents are {dataset.latent_dim}-dim; the teacher's are {model_cfg.latent_dim}")
@@ -177,29 +263,36 @@ def train_distill(
     sv_model: SvModel | None = load_sv(sv).to(device).requires_grad_(False) if sv is not None else None
 
     student = copy.deepcopy(teacher_model).train()
+    student.cfg = student_model_config(model_cfg, cfg)
     scorer = copy.deepcopy(teacher_model).train()
     student.dit.gradient_checkpointing = cfg.gradient_checkpointing
     teacher_model = teacher_model.eval().requires_grad_(False).to(device)
     torch.manual_seed(cfg.seed)
     discriminator = Discriminator(cfg.discriminator, model_cfg)
+    ema = Ema(student, cfg.ema_beta, cfg.ema_warmup_power)
 
     def adamw(module: nn.Module) -> torch.optim.AdamW:
         return torch.optim.AdamW(module.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
 
     opt_student, opt_scorer, opt_disc = adamw(student), adamw(scorer), adamw(discriminator)
+    # Linear warmup, then constant (min_lr = lr): DMD2 keeps the learning rate flat.
+    warmup = torch.optim.lr_scheduler.LambdaLR(
+        opt_student, warmup_cosine_lambda(max(cfg.steps, cfg.warmup_steps + 1), cfg.warmup_steps, cfg.lr, cfg.lr)
+    )
     student, scorer, discriminator, opt_student, opt_scorer, opt_disc = accelerator.prepare(
         student, scorer, discriminator, opt_student, opt_scorer, opt_disc
     )
+    ema.to(device)
     raw_student = accelerator.unwrap_model(student)
     raw_scorer = accelerator.unwrap_model(scorer)
     raw_disc = accelerator.unwrap_model(discriminator)
 
     def write_weights(ckpt: Path) -> None:
-        save_checkpoint(ckpt / STUDENT_WEIGHTS, raw_student, role="student")
+        save_checkpoint(ckpt / STUDENT_WEIGHTS, ema.shadow, role="student")
 
     loop = TrainLoop(
         name="distill",
-        config=replace(cfg, preset=model_cfg.preset),
+        config=cfg,
         model_config=model_cfg.to_dict(),
         run_dir=run_dir,
         accelerator=accelerator,
@@ -209,11 +302,13 @@ def train_distill(
         keep_checkpoints=cfg.keep_checkpoints,
         stateful={
             "student": raw_student,
+            "student_ema": ema,
             "scorer": raw_scorer,
             "discriminator": raw_disc,
             "opt_student": opt_student,
             "opt_scorer": opt_scorer,
             "opt_discriminator": opt_disc,
+            "warmup": warmup,
         },
         write_weights=write_weights,
         data_dir=data_dir,
@@ -221,57 +316,52 @@ def train_distill(
     if resume is not None:
         loop.resume(resume)
     schedule = model_cfg.schedule
-    timesteps = torch.tensor(cfg.student_timesteps, dtype=torch.float32)
-    num_hops = len(cfg.student_timesteps) - 1
+    num_student_steps = len(cfg.student_timesteps)
 
     def clip(module: nn.Module) -> None:
         if cfg.grad_clip_norm > 0:
             accelerator.clip_grad_norm_(module.parameters(), cfg.grad_clip_norm)
 
+    def batch_index(step: int, update: int) -> int:
+        # The student's batch and each critic update's batch are distinct draws of the stream, fixed by the step.
+        return step * (1 + cfg.scorer_updates) + update
+
     def step_fn(step: int) -> dict[str, float]:
-        batch = stream.batch_at(step).to(device)
+        cond = Conditioning(stream.batch_at(batch_index(step, 0)).to(device))
+        batch = cond.batch
         gen = step_generator(cfg.seed, step, accelerator.process_index)
         b = batch.size
-        x_real = batch.latents  # (b n c)
-        mask = frame_mask(batch.latents_lengths, x_real.shape[1])  # (b n)
-        keep = mask[..., None].to(x_real.dtype)  # (b n 1)
-        ph_mask = frame_mask(batch.phonemes_lengths, batch.phonemes.shape[1])  # (b p)
-        cond = (batch.ref_latents, batch.ref_latents_lengths, mask, batch.phonemes, ph_mask)
+        simulate = step >= cfg.backward_sim_start_step
+        use_gan = step >= cfg.gan_start_step
         scalars: dict[str, float] = {}
 
         with accelerator.autocast():
             with torch.no_grad():
                 ref_seq, ref_mask = teacher_model.style_encoder(batch.ref_latents, batch.ref_latents_lengths)
 
-            # 1. backward simulation: the student's own sample at t_prev, re-noised to t_cur
-            hop = torch.randint(0, num_hops, (b,), generator=gen)
-            t_prev, t_cur = timesteps[hop].to(device), timesteps[hop + 1].to(device)  # (b,) each
-            with torch.no_grad():
-                student.eval()
-                z_prev = add_noise(x_real, randn(x_real.shape, gen, device), t_prev, schedule) * keep
-                x0_prev = x0_from_v(z_prev, student(z_prev, *cond, t_prev).float(), t_prev, schedule) * keep
-            student.train()
-            z = add_noise(x0_prev, randn(x_real.shape, gen, device), t_cur, schedule) * keep
-            x0 = x0_from_v(z, student(z, *cond, t_cur).float(), t_cur, schedule) * keep  # (b n c), with gradient
+            # 1. the student's sample at a random one of its timesteps
+            k = int(torch.randint(0, num_student_steps, (1,), generator=gen))
+            z, t_k = student_input(student, cond, k, cfg, model_cfg, gen, simulate)
+            x0 = student_x0(student, z, t_k, cond, model_cfg)  # (b n c), with gradient
 
             # 2. distribution matching
-            t = rand((b,), gen, device)
-            x_t = add_noise(x0, randn(x_real.shape, gen, device), t, schedule) * keep  # carries x0's gradient
+            t = sample_dmd_t(b, cfg.dmd_t_range, gen, device)
+            x_t = add_noise(x0, randn(x0.shape, gen, device), t, schedule) * cond.keep  # carries x0's gradient
             with torch.no_grad():
-                v_real = teacher_cfg_velocity(teacher_model, x_t.detach(), batch, mask, ph_mask, t, cfg)
-                p_real = (x0.detach() - x0_from_v(x_t.detach(), v_real, t, schedule)) * keep
-            with torch.set_grad_enabled(cfg.gan_grad_through_features):
-                fake_in = x_t if cfg.gan_grad_through_features else x_t.detach()
-                v_fake, features = frozen_call(raw_scorer, fake_in, *cond, t, return_stacked_features=True)
-            p_fake = (x0.detach() - x0_from_v(x_t.detach(), v_fake.detach().float(), t, schedule)) * keep
-            grad = dmd_gradient(p_real, p_fake, mask)
-            n_valid = (keep.sum() * x0.shape[-1]).clamp_min(1.0)
-            loss_dmd = 0.5 * (((x0 - (x0 - grad).detach()) ** 2) * keep).sum() / n_valid
+                v_real = teacher_cfg_velocity(teacher_model, x_t.detach(), batch, cond.mask, cond.phonemes_mask, t, cfg)
+                p_real = (x0.detach() - x0_from_v(x_t.detach(), v_real, t, schedule)) * cond.keep
+            v_fake, features = frozen_call(raw_scorer, x_t, *cond.args, t, return_stacked_features=True)
+            p_fake = (x0.detach() - x0_from_v(x_t.detach(), v_fake.detach().float(), t, schedule)) * cond.keep
+            grad = dmd_gradient(p_real, p_fake, cond.mask)
+            loss_dmd = dmd_loss(x0, grad, cond.keep)
+            total = loss_dmd
 
-            # 3. GAN generator term (LSGAN)
-            logits_fake = frozen_call(raw_disc, features, x_t, ref_seq, ref_mask, mask, batch.phonemes, t)
-            loss_gan = ((logits_fake.float() - 1.0) ** 2).mean()
-            total = loss_dmd + cfg.gan_weight * loss_gan
+            # 3. GAN generator term (LSGAN), through the fake-score features of x_t
+            if use_gan:
+                logits_fake = frozen_call(raw_disc, features, x_t, ref_seq, ref_mask, cond.mask, batch.phonemes, t)
+                loss_gan = lsgan_generator_loss(logits_fake)
+                total = total + cfg.gan_weight * loss_gan
+                scalars["student_gan"] = float(loss_gan.detach())
 
             # 4. auxiliary terms
             if asr_model is not None and step >= cfg.asr_start_step:
@@ -281,68 +371,102 @@ def train_distill(
                 scalars["student_asr"] = float(loss_asr.detach())
             if sv_model is not None and step >= cfg.sv_start_step:
                 with torch.no_grad():
-                    sv_target = sv_model(x_real, batch.latents_lengths)
+                    sv_target = sv_model(batch.latents, batch.latents_lengths)
                 loss_sv = cosine_loss(sv_model(x0, batch.latents_lengths), sv_target)
                 total = total + cfg.sv_weight * loss_sv
                 scalars["student_sv"] = float(loss_sv.detach())
 
+        # 5. student update
         opt_student.zero_grad(set_to_none=True)
         accelerator.backward(total)
         clip(student)
         opt_student.step()
+        warmup.step()
+        ema.update(raw_student)
 
-        # 5a. discriminator: real latents noised to the same t vs the student's x_t
-        with accelerator.autocast():
-            with torch.no_grad():
-                x_real_t = add_noise(x_real, randn(x_real.shape, gen, device), t, schedule) * keep
-                _, features_real = raw_scorer(x_real_t, *cond, t, return_stacked_features=True)
-            logits = discriminator(
-                torch.cat((features_real, features.detach())),
-                torch.cat((x_real_t, x_t.detach())),
-                ref_seq.repeat(2, 1, 1),
-                ref_mask.repeat(2, 1),
-                mask.repeat(2, 1),
-                batch.phonemes.repeat(2, 1),
-                t.repeat(2),
-            ).float()
-            logits_real, logits_fake_d = logits.chunk(2)
-            loss_disc = (logits_fake_d**2).mean() + ((logits_real - 1.0) ** 2).mean()
-        opt_disc.zero_grad(set_to_none=True)
-        accelerator.backward(loss_disc)
-        clip(discriminator)
-        opt_disc.step()
-
-        # 5b. fake-score updates: learn the distribution of the student's current samples
-        scorer_losses = []
-        for k in range(cfg.scorer_updates):
-            gen_k = step_generator(cfg.seed, step, accelerator.process_index, stream=1 + k)
+        # 6. critic updates on fresh batches
+        scorer_losses, disc_losses = [], []
+        for update in range(1, cfg.scorer_updates + 1):
+            c = Conditioning(stream.batch_at(batch_index(step, update)).to(device))
+            gen_c = step_generator(cfg.seed, step, accelerator.process_index, stream=update)
             with accelerator.autocast():
-                with torch.no_grad():
-                    student.eval()
-                    z_k = add_noise(x0_prev, randn(x_real.shape, gen_k, device), t_cur, schedule) * keep
-                    x0_s = x0_from_v(z_k, student(z_k, *cond, t_cur).float(), t_cur, schedule) * keep
-                    t_s = rand((b,), gen_k, device)
-                    eps = randn(x_real.shape, gen_k, device)
-                    x_ts = add_noise(x0_s, eps, t_s, schedule) * keep
-                loss_scorer = masked_mse(scorer(x_ts, *cond, t_s), velocity_target(x0_s, eps, t_s, schedule), mask)
+                losses = critic_losses(
+                    student, scorer, discriminator, teacher_model, c, cfg, model_cfg, gen_c, simulate, use_gan
+                )
+            critic_total = losses[0] + (cfg.critic_gan_weight * losses[1] if losses[1] is not None else 0.0)
             opt_scorer.zero_grad(set_to_none=True)
-            accelerator.backward(loss_scorer)
+            opt_disc.zero_grad(set_to_none=True)
+            accelerator.backward(critic_total)
             clip(scorer)
             opt_scorer.step()
-            scorer_losses.append(float(loss_scorer.detach()))
-        student.train()
+            scorer_losses.append(float(losses[0].detach()))
+            if losses[1] is not None:
+                clip(discriminator)
+                opt_disc.step()
+                disc_losses.append(float(losses[1].detach()))
 
-        grad_norms = grad.flatten(1).norm(dim=1).mean()
         scalars.update(
             {
                 "student_dmd": float(loss_dmd.detach()),
-                "student_gan": float(loss_gan.detach()),
                 "student_loss": float(total.detach()),
-                "disc_loss": float(loss_disc.detach()),
-                "scorer_loss": sum(scorer_losses) / max(1, len(scorer_losses)),
-                "dmd_grad_mag": float(grad_norms),
+                "scorer_loss": sum(scorer_losses) / len(scorer_losses),
+                "dmd_grad_mag": float(grad.flatten(1).norm(dim=1).mean()),
+                "student_step_k": float(k),
+                "lr": warmup.get_last_lr()[0],
             }
         )
+        if disc_losses:
+            scalars["disc_loss"] = sum(disc_losses) / len(disc_losses)
         return scalars
 
     return loop.run(step_fn)
+
+
+def critic_losses(
+    student: nn.Module,
+    scorer: nn.Module,
+    discriminator: nn.Module,
+    teacher_model: nn.Module,
+    cond: Conditioning,
+    cfg: DistillConfig,
+    model_cfg: ModelConfig,
+    generator: torch.Generator,
+    simulate: bool,
+    use_gan: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """The fake-score model's v-prediction loss on the student's current samples, and (with the GAN on) the
+    discriminator's LSGAN loss on fake-score features of [real noised clip, student sample], both with gradient
+    into the fake-score model."""
+    batch = cond.batch
+    device = batch.latents.device
+    schedule = model_cfg.schedule
+    b = batch.size
+    with torch.no_grad():
+        k = int(torch.randint(0, len(cfg.student_timesteps), (1,), generator=generator))
+        z, t_k = student_input(student, cond, k, cfg, model_cfg, generator, simulate)
+        was_training = student.training
+        student.eval()
+        x0_fake = student_x0(student, z, t_k, cond, model_cfg)  # (b n c)
+        student.train(was_training)
+        ref_seq, ref_mask = teacher_model.style_encoder(batch.ref_latents, batch.ref_latents_lengths)
+    t = sample_dmd_t(b, cfg.dmd_t_range, generator, device)
+    eps = randn(x0_fake.shape, generator, device)
+    x_fake_t = add_noise(x0_fake, eps, t, schedule) * cond.keep
+    if not use_gan:
+        v = scorer(x_fake_t, *cond.args, t)
+        return masked_mse(v, velocity_target(x0_fake, eps, t, schedule), cond.mask), None
+    x_real_t = add_noise(batch.latents, randn(x0_fake.shape, generator, device), t, schedule) * cond.keep
+    both = tuple(torch.cat((a, a)) for a in cond.args)
+    v, features = scorer(torch.cat((x_fake_t, x_real_t)), *both, t.repeat(2), return_stacked_features=True)
+    loss_scorer = masked_mse(v[:b], velocity_target(x0_fake, eps, t, schedule), cond.mask)
+    logits = discriminator(
+        features,
+        torch.cat((x_fake_t, x_real_t)),
+        ref_seq.repeat(2, 1, 1),
+        ref_mask.repeat(2, 1),
+        cond.mask.repeat(2, 1),
+        batch.phonemes.repeat(2, 1),
+        t.repeat(2),
+    ).float()
+    logits_fake, logits_real = logits.chunk(2)
+    return loss_scorer, lsgan_discriminator_loss(logits_real, logits_fake)

@@ -310,6 +310,7 @@ class Synthesizer:
             "sampler": self.sampler,
             "default_steps": self.default_steps,
             "guidance_scale": self.config.schedule.guidance_scale,
+            "student_timesteps": self.config.schedule.student_timesteps,
             "providers": self.providers,
             "accepts_batch": self.accepts_batch,
             "decoder_accepts_batch": self._decoder.accepts_batch,
@@ -400,7 +401,7 @@ class Synthesizer:
     def _timesteps(self, table: str, steps: int) -> tuple[float, ...]:
         if self.sampler == "ddim":
             return teacher_timesteps(steps)  # steps + 1 values, from 1 down to 0
-        return timestep_table_values(table, steps)
+        return timestep_table_values(table, steps, trained=self.config.schedule.student_timesteps)
 
     def _check_tokens(self, token_ids: tuple[int, ...] | np.ndarray) -> np.ndarray:
         ids = np.asarray(token_ids)

@@ -33,7 +33,9 @@ TRAINERS = ("teacher", "asr", "sv", "distill", "vocoder")
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="a built dataset folder")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="the run folder")
-    parser.add_argument("--preset", choices=PRESETS, default="tiny", help="model size (default tiny)")
+    parser.add_argument(
+        "--preset", choices=PRESETS, help="model size (default tiny; distill: the teacher's, which it must match)"
+    )
     parser.add_argument("--config", type=Path, metavar="FILE", help="start from a saved config (a run's config.json)")
     parser.add_argument("--steps", type=int)
     parser.add_argument("--lr", type=float)
@@ -67,6 +69,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     distill.add_argument("--asr-start-step", type=int)
     distill.add_argument("--sv-start-step", type=int)
     distill.add_argument("--scorer-updates", type=int)
+    distill.add_argument("--backward-sim-start-step", type=int)
+    distill.add_argument("--gan-start-step", type=int)
+    distill.add_argument("--warmup-steps", type=int)
 
     vocoder = trainers.add_parser("vocoder", help="the offline mel codec's vocoder, from audio (training.vocoder)")
     vocoder.add_argument("--manifest", type=Path, required=True, help="a .jsonl/.tsv/.csv manifest of audio clips")
@@ -93,9 +98,16 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         pairs["gradient_checkpointing"] = True
     if args.trainer == "distill":
         pairs.update(
-            asr_start_step=args.asr_start_step, sv_start_step=args.sv_start_step, scorer_updates=args.scorer_updates
+            asr_start_step=args.asr_start_step,
+            sv_start_step=args.sv_start_step,
+            scorer_updates=args.scorer_updates,
+            backward_sim_start_step=args.backward_sim_start_step,
+            gan_start_step=args.gan_start_step,
+            warmup_steps=args.warmup_steps,
         )
-    for name in ("steps", "log_every", "checkpoint_every"):
+    for name in ("steps", "log_every", "checkpoint_every", "asr_start_step", "sv_start_step", "warmup_steps"):
+        if name not in pairs:
+            continue
         if pairs[name] is not None and pairs[name] < 0:
             raise CliError(f"--{name.replace('_', '-')} must be >= 0")
     return {key: value for key, value in pairs.items() if value is not None}
@@ -116,7 +128,7 @@ def build_config(args: argparse.Namespace, config_module: Any) -> Any:
         cfg = config_module.config_from_dict(cls, payload["config"])
         cfg = replace(cfg, **_overrides(args))
     else:
-        cfg = factory(args.preset, **_overrides(args))
+        cfg = factory(args.preset or "tiny", **_overrides(args))
     loader = cfg.loader
     if args.batch_size is not None:
         loader = replace(loader, max_batch_size=args.batch_size)
@@ -164,7 +176,19 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(
             f"training needs the train extra ({exc.name or exc} is missing): pip install 'smalltts[train]'"
         ) from None
-    cfg = build_config(args, config_module)
+    if args.trainer == "distill":
+        # The distillation's sizes and hyper-parameters follow the teacher's preset, never a default.
+        try:
+            preset = trainer.teacher_preset(args.teacher)
+        except (loop.TrainingError, OSError) as exc:
+            raise CliError(f"--teacher: {exc}") from None
+        if args.preset is not None and args.preset != preset:
+            raise CliError(f"--preset {args.preset} disagrees with the teacher's preset {preset}; leave it out")
+        args.preset = preset
+    try:
+        cfg = build_config(args, config_module)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     common = {"resume": args.resume, "cpu": args.cpu}
     try:
         if args.trainer == "teacher":
