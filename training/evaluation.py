@@ -175,3 +175,109 @@ def write_report(report: EvalReport, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return path
+
+
+# --- scoring any audio: `smalltts eval --pairs FILE.jsonl` -------------------------------------------------------
+
+DEFAULT_EVAL_ASR = Path(__file__).with_name("demo_state") / "asr.pt"
+
+
+class PairsError(ValueError):
+    """A pairs file row is unusable; the message names its line."""
+
+
+@dataclass(frozen=True)
+class PairRow:
+    line: int
+    audio: Path
+    text: str
+    ref: Path | None
+
+
+def read_pairs(path: str | Path) -> list[PairRow]:
+    """Rows {"audio": path, "text": str, "ref": optional path}; relative paths are relative to the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise PairsError(f"{path}: no such file")
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise PairsError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("audio"), str)
+            or not isinstance(data.get("text"), str)
+        ):
+            raise PairsError(f'{path}:{number}: a row needs "audio" (a path) and "text" (a string)')
+        ref = data.get("ref")
+        if ref is not None and not isinstance(ref, str):
+            raise PairsError(f'{path}:{number}: "ref" must be a path when given')
+        resolved = [(path.parent / p) if not Path(p).is_absolute() else Path(p) for p in (data["audio"], ref or "")]
+        for key, candidate in zip(("audio", "ref"), resolved, strict=True):
+            if (key == "audio" or ref) and not candidate.is_file():
+                raise PairsError(f"{path}:{number}: {key} file {candidate} not found")
+        rows.append(PairRow(number, resolved[0], data["text"], resolved[1] if ref else None))
+    if not rows:
+        raise PairsError(f"{path}: no rows")
+    return rows
+
+
+def score_pairs(
+    rows: list[PairRow],
+    *,
+    model_dir: str | Path,
+    asr: str | Path = DEFAULT_EVAL_ASR,
+    speaker_encoder: str = "resemblyzer",
+) -> dict[str, Any]:
+    """PER of each row's audio by the evaluation ASR (on the model's codec latents of it) against the text's
+    phonemes, and the speaker similarity to `ref` when given. Returns {"rows": [...], "mean_per": float, ...}."""
+    import torch
+
+    from model.errors import InputError
+    from model.runtime.audio import read_reference
+    from model.runtime.codec import CodecEncoder
+    from model.runtime.graph import OnnxGraph
+    from model.runtime.synthesizer import CODEC_ENCODER, Synthesizer
+    from model.text import tokenize
+    from model.text.vocab import is_tag_id
+    from training.asr import greedy_decode, load_asr, phoneme_error_rate
+    from training.speaker_encoder import cosine_similarity, load_speaker_encoder
+
+    synthesizer = Synthesizer.load(model_dir)
+    rate = synthesizer.sample_rate_hz
+    codec_encoder = CodecEncoder(OnnxGraph(Path(model_dir) / CODEC_ENCODER), synthesizer.hop_samples)
+    asr_model = load_asr(asr).eval()
+    encoder = load_speaker_encoder(speaker_encoder) if any(row.ref is not None for row in rows) else None
+    scored, hyps, refs = [], [], []
+    for row in rows:
+        try:
+            audio = read_reference(row.audio, rate, synthesizer.limits)
+            ids = [i for i in tokenize(row.text).ids if not is_tag_id(i)]
+        except InputError as exc:
+            raise PairsError(f"line {row.line}: {exc.message}") from None
+        latents = codec_encoder.encode(audio)[None]  # (1 n c)
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(latents, dtype=np.float32))
+            log_probs, lengths = asr_model(x, torch.tensor([x.shape[1]]))
+        hyp = greedy_decode(log_probs, lengths)
+        per = phoneme_error_rate(hyp, [ids])
+        hyps.extend(hyp)
+        refs.append(ids)
+        similarity = None
+        if encoder is not None and row.ref is not None:
+            reference = read_reference(row.ref, rate, synthesizer.limits)
+            similarity = cosine_similarity(encoder.embed(audio, rate), encoder.embed(reference, rate))
+        scored.append({"audio": str(row.audio), "per": per, "similarity": similarity})
+    similarities = [r["similarity"] for r in scored if r["similarity"] is not None]
+    return {
+        "rows": scored,
+        "mean_per": float(np.mean([r["per"] for r in scored])),
+        "corpus_per": phoneme_error_rate(hyps, refs),  # edits over all rows / reference phonemes over all rows
+        "mean_similarity": float(np.mean(similarities)) if similarities else None,
+        "asr": str(asr),
+        "model_dir": str(model_dir),
+    }

@@ -37,3 +37,15 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path, capsys: pytest.Captur
     assert main(["dataset", "build", "--manifest", str(tmp_path / "none.jsonl"), "--codec-dir", str(tmp_path),
                  "--out", str(tmp_path / "d")]) == 2  # fmt: skip
     assert "manifest not found" in capsys.readouterr().err
+
+
+def test_distill_takes_the_teachers_preset_and_refuses_another(
+    tmp_path: Path, dataset_dir: Path, teacher_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["--data", str(dataset_dir), "--teacher", str(teacher_run), "--cpu", "--steps", "1"]
+    assert main(["train", "distill", "--out", str(tmp_path / "bad"), "--preset", "small", *common]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "disagrees with the teacher's preset tiny" in err
+    assert main(["train", "distill", "--out", str(tmp_path / "run"), "--scorer-updates", "1", *common]) == 0
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["config"]["preset"] == "tiny" and saved["config"]["scorer_updates"] == 1
