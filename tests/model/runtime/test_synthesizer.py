@@ -337,3 +337,33 @@ def test_a_sidecar_with_an_unknown_sampling_schedule_is_refused(
     folder = _with_schedule(tiny_model_dir, tmp_path, **schedule)
     with pytest.raises(ValueError, match="schedule"):
         Synthesizer.load(folder)
+
+
+def test_a_student_is_sampled_at_the_timesteps_its_sidecar_records(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _with_schedule(tiny_model_dir, tmp_path, student_timesteps=[1.0, 0.8, 0.55, 0.3])
+    synth = Synthesizer.load(folder)
+    assert synth.summary()["student_timesteps"] == (1.0, 0.8, 0.55, 0.3)
+    denoiser = synth._sampler.denoiser
+    times: list[float] = []
+    run = denoiser.run
+
+    def counted(*inputs: np.ndarray) -> list[np.ndarray]:
+        times.append(float(inputs[2][0]))
+        return run(*inputs)
+
+    monkeypatch.setattr(denoiser, "run", counted)
+    request = _requests(synth)[0]
+    synth.synthesize_batch([request])
+    np.testing.assert_allclose(times, [1.0, 0.8, 0.55, 0.3], atol=1e-6)
+    times.clear()
+    synth.synthesize_batch([replace(request, num_steps=2)])  # another step count: the generic table
+    np.testing.assert_allclose(times, [1.0, 0.5], atol=1e-6)
+
+
+@pytest.mark.parametrize("timesteps", [[1.0, 1.0, 0.5], [0.5, 0.75], [1.0, 0.0], []])
+def test_student_timesteps_must_fall_strictly(tiny_model_dir: Path, tmp_path: Path, timesteps: list[float]) -> None:
+    folder = _with_schedule(tiny_model_dir, tmp_path, student_timesteps=timesteps)
+    with pytest.raises(ValueError, match="student_timesteps"):
+        Synthesizer.load(folder)
