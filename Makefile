@@ -120,89 +120,132 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 # --- the bundled demo model -----------------------------------------------------------------------------
-# `make train-demo` rebuilds model/demo/ from nothing but espeak-ng, on the CPU, seeded (DEMO_SEED). Every step
-# is resumable: the corpus fills in missing clips, dataset builds resume at the first missing shard, and each
-# trainer continues from its latest checkpoint under $(DEMO_DIR) (`--resume latest` is passed when one exists).
-# RESUME in a later session: run `make train-demo` again (or only the stage you need, e.g. `make demo-teacher`);
-# nothing is repeated. On another machine, copy $(DEMO_DIR) over (its vocoder/, teacher/ and asr/ run folders are
-# enough: the corpus and shards are rebuilt identically from the seed), or `make demo-restore` first to start
-# from the vocoder checkpoint committed in $(DEMO_STATE)/ (see $(DEMO_STATE)/README.md).
-# `make -j3 train-demo` trains the vocoder, the teacher and the ASR side by side (they only share the codec's
-# fixed encoder, written before any of them starts).
-#   1. corpus: `smalltts dataset synth`: 104 espeak-ng voices (accent x variant, own speed and pitch) x 44 clips
-#   2. split: 96 training voices; 4 held-out sentences per training voice; 8 voices never trained on
-#   3. codec: log-mel statistics (encoder, fixed from then on) + the Vocos-style vocoder (`smalltts train vocoder`)
-#   4. shards: `smalltts dataset build` with the codec's encoder (held-out sets with resemblyzer embeddings)
-#   5. teacher (`--preset demo`) and the CTC ASR used for evaluation; 6. export + eval into model/demo/
+# `make train-demo` rebuilds model/demo/ from nothing but Debian packages (espeak-ng, WordNet, fortunes) on the CPU,
+# seeded (DEMO_SEED), in two stages; every step resumes (corpora fill in missing clips, dataset builds resume at the
+# first missing shard, each trainer continues from its latest checkpoint under $(DEMO_DIR): `--resume latest`).
+# Stage 1 (grammar, $(DEMO_GRAMMAR)): the first demo's small template grammar. It fixes the offline mel codec
+#   (log-mel statistics + the Vocos-style vocoder) and trains a teacher that learns to align text (8,000 steps).
+# Stage 2 (open vocabulary, $(DEMO_DIR)): WordNet's example sentences (104 voices x 60 clips + coverage clips; 4
+#   fortune-cookie sentences per voice held out; 8 voices never trained on), encoded with stage 1's codec; the
+#   teacher fine-tuned from stage 1's EMA; the CTC ASR used as the distillation loss (seed 0) and a separate
+#   evaluation ASR (seed 1, its own corpus); the SV model; DMD2 into the 4-step student; export and evidence.
+# A fresh machine runs `make demo-restore` first: the codec comes from model/demo/codec and stage 2's teacher from
+# the committed fp16 state ($(DEMO_STATE)/teacher_ema.fp16.pt), so only what follows it is retrained.
+# Trainers use one thread each (two threads on two cores next to another job spin-wait: 0.1 steps/s measured).
 DEMO_DIR ?= .smalltts/train/demo
 DEMO_SEED ?= 0
 DEMO_STATE := training/demo_state
+DEMO_GRAMMAR := $(DEMO_DIR)/grammar
+DEMO_CODEC := $(DEMO_GRAMMAR)/vocoder/codec
+DEMO_TEACHER := $(DEMO_DIR)/teacher_ema.pt
 DEMO_VOCODER_STEPS ?= 20000
-DEMO_TEACHER_STEPS ?= 8000
-DEMO_ASR_STEPS ?= 1500
-# One thread each and niced: training runs in the background next to interactive work.
+DEMO_GRAMMAR_STEPS ?= 8000
+DEMO_TEACHER_STEPS ?= 6000
+DEMO_ASR_STEPS ?= 3000
+DEMO_SV_STEPS ?= 1500
+DEMO_DISTILL_STEPS ?= 600
 DEMO_ENV := OMP_NUM_THREADS=1 nice -n 10
-# The teacher is the long pole (about 1.5 steps/s on two free cores, a third of that on one).
-DEMO_TEACHER_ENV := OMP_NUM_THREADS=2 nice -n 10
 CLI := $(PY) -m service.cli
 resume_flag = $$(test -f $(1)/checkpoints/latest && echo --resume latest)
+latest_ckpt = $(1)/checkpoints/$$(cat $(1)/checkpoints/latest)
+SYNTH_OPEN := --text-source wordnet --heldout-text-source fortunes --min-words 3 --max-words 16
 
-.PHONY: train-demo demo-corpus demo-codec demo-restore demo-vocoder demo-data demo-teacher demo-asr demo-export
+.PHONY: train-demo demo-grammar demo-codec demo-restore demo-corpus demo-data demo-teacher demo-asr demo-asr-eval \
+	demo-sv demo-distill demo-export
 
-train-demo: demo-vocoder demo-teacher demo-asr
+train-demo: demo-teacher demo-asr demo-asr-eval demo-sv
+	@$(MAKE) --no-print-directory demo-distill
 	@$(MAKE) --no-print-directory demo-export
 
-demo-corpus: $(STAMP)
-	$(CLI) dataset synth --out $(DEMO_DIR)/corpus --speakers 104 --clips-per-speaker 40 \
+# Stage 1: the grammar corpus, the codec (vocoder) and the first teacher.
+demo-grammar: $(STAMP)
+	$(CLI) dataset synth --out $(DEMO_GRAMMAR)/corpus --speakers 104 --clips-per-speaker 40 \
 	  --heldout-clips-per-speaker 4 --seed $(DEMO_SEED)
+	$(PY) -m training.demo_corpus --corpus $(DEMO_GRAMMAR)/corpus --heldout-voices 8
+	@$(MAKE) --no-print-directory demo-codec
+	$(DEMO_ENV) $(CLI) train vocoder --manifest $(DEMO_GRAMMAR)/corpus/train.jsonl --out $(DEMO_GRAMMAR)/vocoder \
+	  --seed $(DEMO_SEED) --steps $(DEMO_VOCODER_STEPS) $(call resume_flag,$(DEMO_GRAMMAR)/vocoder)
+	$(DEMO_ENV) $(CLI) dataset build --manifest $(DEMO_GRAMMAR)/corpus/train.jsonl --codec-dir $(DEMO_CODEC) \
+	  --out $(DEMO_GRAMMAR)/data --speaker-encoder none --no-progress
+	$(DEMO_ENV) $(CLI) train teacher --preset demo --cpu --data $(DEMO_GRAMMAR)/data --out $(DEMO_GRAMMAR)/teacher \
+	  --seed $(DEMO_SEED) --steps $(DEMO_GRAMMAR_STEPS) --lr 5e-4 $(call resume_flag,$(DEMO_GRAMMAR)/teacher)
+
+# The codec folder (encoder fixed by the statistics) exists after step 0 of the vocoder run.
+demo-codec:
+	@test -f $(DEMO_CODEC)/encoder.onnx || $(DEMO_ENV) $(CLI) train vocoder \
+	  --manifest $(DEMO_GRAMMAR)/corpus/train.jsonl --out $(DEMO_GRAMMAR)/vocoder --seed $(DEMO_SEED) --steps 0
+
+# A fresh machine: stage 1's codec as shipped, the vocoder's checkpoint (to train it on) and stage 2's teacher.
+demo-restore: $(STAMP)
+	@test -f $(DEMO_CODEC)/encoder.onnx || { mkdir -p $(DEMO_CODEC) && cp model/demo/codec/* $(DEMO_CODEC)/; }
+	@test -d $(DEMO_GRAMMAR)/vocoder/checkpoints || { mkdir -p $(DEMO_GRAMMAR)/vocoder/checkpoints && \
+	  cp -r $(DEMO_STATE)/vocoder/step_* $(DEMO_GRAMMAR)/vocoder/checkpoints/ && \
+	  ls $(DEMO_STATE)/vocoder | grep step_ | tail -1 > $(DEMO_GRAMMAR)/vocoder/checkpoints/latest; }
+	@test -f $(DEMO_TEACHER) || $(PY) -m training.demo_ship --restore-teacher $(DEMO_STATE)/teacher_ema.fp16.pt \
+	  --out $(DEMO_TEACHER)
+
+demo-corpus: $(STAMP)
+	$(CLI) dataset synth --out $(DEMO_DIR)/corpus --speakers 104 --clips-per-speaker 60 --heldout-clips-per-speaker 4 \
+	  --seed $(DEMO_SEED) $(SYNTH_OPEN)
 	$(PY) -m training.demo_corpus --corpus $(DEMO_DIR)/corpus --heldout-voices 8
+	$(CLI) dataset synth --out $(DEMO_DIR)/corpus_asr_eval --speakers 104 --clips-per-speaker 30 \
+	  --heldout-clips-per-speaker 0 --seed $$(( $(DEMO_SEED) + 1 )) $(SYNTH_OPEN)
+	$(PY) -m training.phoneme_report --manifest $(DEMO_DIR)/corpus/train.jsonl --out $(DEMO_STATE)/phonemes.json
 
-# The codec folder (encoder fixed by the statistics) exists after step 0 of the vocoder run; when checkpoints
-# were copied in (demo-restore) it is re-exported from the latest one instead.
-demo-codec: demo-corpus
-	@test -f $(DEMO_DIR)/vocoder/codec/encoder.onnx || { \
-	  if test -f $(DEMO_DIR)/vocoder/checkpoints/latest; then $(PY) -m training.vocoder --export-codec $(DEMO_DIR)/vocoder; \
-	  else $(DEMO_ENV) $(CLI) train vocoder --manifest $(DEMO_DIR)/corpus/train.jsonl --out $(DEMO_DIR)/vocoder \
-	    --seed $(DEMO_SEED) --steps 0; fi; }
-
-# A fresh machine continues from the vocoder checkpoint committed in $(DEMO_STATE) (the teacher's state is too
-# large to commit: see its RESUME note there).
-demo-restore:
-	@test -d $(DEMO_DIR)/vocoder/checkpoints || { mkdir -p $(DEMO_DIR)/vocoder/checkpoints && \
-	  cp -r $(DEMO_STATE)/vocoder/step_* $(DEMO_DIR)/vocoder/checkpoints/ && \
-	  ls $(DEMO_STATE)/vocoder | grep step_ | tail -1 > $(DEMO_DIR)/vocoder/checkpoints/latest; }
-
-demo-vocoder: demo-codec
-	$(DEMO_ENV) $(CLI) train vocoder --manifest $(DEMO_DIR)/corpus/train.jsonl --out $(DEMO_DIR)/vocoder \
-	  --seed $(DEMO_SEED) --steps $(DEMO_VOCODER_STEPS) $(call resume_flag,$(DEMO_DIR)/vocoder)
-
-demo-data: demo-codec
-	$(DEMO_ENV) $(CLI) dataset build --manifest $(DEMO_DIR)/corpus/train.jsonl --codec-dir $(DEMO_DIR)/vocoder/codec \
-	  --out $(DEMO_DIR)/data/train --speaker-encoder none --no-progress
-	set -e; for split in heldout_sentences heldout_voices; do $(DEMO_ENV) $(CLI) dataset build \
-	  --manifest $(DEMO_DIR)/corpus/$$split.jsonl --codec-dir $(DEMO_DIR)/vocoder/codec \
-	  --out $(DEMO_DIR)/data/$$split --speaker-encoder resemblyzer --no-progress; done
+# Stage 2's shards, in stage 1's codec: training text, training with speaker embeddings (the SV targets), the
+# evaluation ASR's own clips, and the held-out sets (with embeddings, for similarity).
+demo-data: demo-corpus
+	@test -f $(DEMO_CODEC)/encoder.onnx || $(MAKE) --no-print-directory demo-grammar
+	$(DEMO_ENV) $(CLI) dataset build --manifest $(DEMO_DIR)/corpus/train.jsonl --codec-dir $(DEMO_CODEC) \
+	  --out $(DEMO_DIR)/data/train_text --speaker-encoder none --no-progress
+	$(DEMO_ENV) $(CLI) dataset build --manifest $(DEMO_DIR)/corpus_asr_eval/manifest.jsonl --codec-dir $(DEMO_CODEC) \
+	  --out $(DEMO_DIR)/data/asr_eval --speaker-encoder none --no-progress
+	set -e; for split in train:train_spk heldout_sentences:heldout_sentences heldout_voices:heldout_voices; do \
+	  $(DEMO_ENV) $(CLI) dataset build --manifest $(DEMO_DIR)/corpus/$${split%%:*}.jsonl --codec-dir $(DEMO_CODEC) \
+	  --out $(DEMO_DIR)/data/$${split##*:} --speaker-encoder resemblyzer --no-progress; done
 
 demo-teacher: demo-data
-	$(DEMO_TEACHER_ENV) $(CLI) train teacher --preset demo --cpu --data $(DEMO_DIR)/data/train --out $(DEMO_DIR)/teacher \
-	  --seed $(DEMO_SEED) --steps $(DEMO_TEACHER_STEPS) $(call resume_flag,$(DEMO_DIR)/teacher)
+	@test -f $(DEMO_TEACHER) || { test -f $(DEMO_GRAMMAR)/teacher/checkpoints/latest || \
+	  $(MAKE) --no-print-directory demo-grammar; \
+	  $(DEMO_ENV) $(CLI) train teacher --preset demo --cpu --data $(DEMO_DIR)/data/train_text \
+	  --out $(DEMO_DIR)/teacher --init $(call latest_ckpt,$(DEMO_GRAMMAR)/teacher)/teacher_ema.pt \
+	  --seed $(DEMO_SEED) --steps $(DEMO_TEACHER_STEPS) --lr 3e-4 $(call resume_flag,$(DEMO_DIR)/teacher) && \
+	  cp $(call latest_ckpt,$(DEMO_DIR)/teacher)/teacher_ema.pt $(DEMO_TEACHER) && \
+	  cp $(call latest_ckpt,$(DEMO_DIR)/teacher)/teacher_ema.json $(DEMO_DIR)/teacher_ema.json; }
 
 demo-asr: demo-data
-	$(DEMO_ENV) $(CLI) train asr --preset demo --cpu --data $(DEMO_DIR)/data/train --out $(DEMO_DIR)/asr \
+	$(DEMO_ENV) $(CLI) train asr --preset demo --cpu --data $(DEMO_DIR)/data/train_text --out $(DEMO_DIR)/asr \
 	  --seed $(DEMO_SEED) --steps $(DEMO_ASR_STEPS) $(call resume_flag,$(DEMO_DIR)/asr)
 
-# The teacher's EMA weights with the trained vocoder, sampled with DEMO_SAMPLE_STEPS DDIM steps (a teacher, not a
-# distilled student); then the codec and model evaluations into model/demo/eval/, and the default reference voice,
-# the evaluation ASR, samples and loss curves (training.demo_ship).
+demo-asr-eval: demo-data
+	$(DEMO_ENV) $(CLI) train asr --preset demo --cpu --data $(DEMO_DIR)/data/asr_eval --out $(DEMO_DIR)/asr_eval \
+	  --seed $$(( $(DEMO_SEED) + 1 )) --steps $(DEMO_ASR_STEPS) $(call resume_flag,$(DEMO_DIR)/asr_eval)
+
+demo-sv: demo-data
+	$(DEMO_ENV) $(CLI) train sv --preset demo --cpu --data $(DEMO_DIR)/data/train_spk --out $(DEMO_DIR)/sv \
+	  --seed $(DEMO_SEED) --steps $(DEMO_SV_STEPS) $(call resume_flag,$(DEMO_DIR)/sv)
+
+demo-distill: $(STAMP)
+	$(DEMO_ENV) $(CLI) train distill --cpu --data $(DEMO_DIR)/data/train_text --out $(DEMO_DIR)/distill \
+	  --teacher $(DEMO_TEACHER) --asr $(DEMO_DIR)/asr --sv $(DEMO_DIR)/sv --seed $(DEMO_SEED) \
+	  --steps $(DEMO_DISTILL_STEPS) $(call resume_flag,$(DEMO_DIR)/distill)
+
+# The student (4 steps, no guidance) into model/demo/; the teacher into $(DEMO_DIR)/teacher_model (DDIM 16 steps,
+# text guidance 2) for comparison; the shipped extras (training.demo_ship: default voice, evaluation ASR, compact
+# teacher state, samples, loss curves); the held-out evaluations and the everyday-sentence report.
 DEMO_SAMPLE_STEPS ?= 16
 DEMO_GUIDANCE ?= 2
 demo-export: $(STAMP)
-	$(CLI) export --checkpoint $(DEMO_DIR)/teacher --codec-dir $(DEMO_DIR)/vocoder/codec --out model/demo \
+	$(CLI) export --checkpoint $(DEMO_DIR)/distill --codec-dir $(DEMO_CODEC) --out model/demo
+	$(CLI) export --checkpoint $(DEMO_TEACHER) --codec-dir $(DEMO_CODEC) --out $(DEMO_DIR)/teacher_model \
 	  --steps $(DEMO_SAMPLE_STEPS) --guidance $(DEMO_GUIDANCE)
 	$(PY) -m training.demo_ship --corpus $(DEMO_DIR)/corpus --runs $(DEMO_DIR) --model model/demo --state $(DEMO_STATE)
-	$(PY) -m training.codec_eval --codec-dir $(DEMO_DIR)/vocoder/codec \
-	  --manifest $(DEMO_DIR)/corpus/heldout_sentences.jsonl --asr $(DEMO_DIR)/asr --json model/demo/eval/codec.json
-	$(CLI) eval --model model/demo --data $(DEMO_DIR)/data/heldout_sentences --asr $(DEMO_DIR)/asr \
-	  --out model/demo/eval/heldout_sentences.json
-	$(CLI) eval --model model/demo --data $(DEMO_DIR)/data/heldout_voices --asr $(DEMO_DIR)/asr \
-	  --out model/demo/eval/heldout_voices.json
+	$(PY) -m training.codec_eval --codec-dir $(DEMO_CODEC) --manifest $(DEMO_DIR)/corpus/heldout_sentences.jsonl \
+	  --asr $(DEMO_STATE)/asr.pt --json model/demo/eval/codec.json
+	set -e; for split in heldout_sentences heldout_voices; do \
+	  $(CLI) eval --model model/demo --data $(DEMO_DIR)/data/$$split --asr $(DEMO_STATE)/asr.pt \
+	    --out model/demo/eval/$$split.json; \
+	  $(CLI) eval --model $(DEMO_DIR)/teacher_model --data $(DEMO_DIR)/data/$$split --asr $(DEMO_STATE)/asr.pt \
+	    --out model/demo/eval/teacher_$$split.json; done
+	$(PY) -m training.demo_report --corpus $(DEMO_DIR)/corpus --teacher-model $(DEMO_DIR)/teacher_model \
+	  --student-model model/demo --audio-dir $(DEMO_DIR)/everyday --out model/demo/eval/everyday.json
