@@ -106,11 +106,11 @@ docker-check: $(STAMP)
 	@echo "smalltts: docker-check ok ($(words $(COMPOSE_FILES)) compose files, $(words $(DOCKERFILES)) Dockerfiles)"
 
 lint: install
-	@$(PY) -m ruff check model training service tests
-	@$(PY) -m ruff format --check model training service tests
+	@$(PY) -m ruff check model training service smalltts tests
+	@$(PY) -m ruff format --check model training service smalltts tests
 
 typecheck: install
-	@$(PY) -m mypy --no-error-summary model/config.py model/schedule.py model/text model/runtime service
+	@$(PY) -m mypy --no-error-summary model/config.py model/schedule.py model/text model/runtime service smalltts
 
 bench: install
 	@$(PY) -m service.cli bench --out bench/runtime.json

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from model.runtime.limits import RuntimeLimits
 from service.payment.settings import PaymentSettings
 
 AudioFormat = Literal["wav", "flac", "ogg"]
@@ -104,6 +105,18 @@ class Settings(BaseSettings):
         if self.default_steps is not None and self.default_steps > self.max_steps:
             raise ValueError(f"default_steps ({self.default_steps}) > max_steps ({self.max_steps})")
         return self
+
+    def runtime_limits(self) -> RuntimeLimits:
+        """These limits for the runtime, so `say`, `batch`, `interactive` and the Python API refuse what the
+        service refuses (duration, reference length and silence, steps)."""
+        return RuntimeLimits(
+            min_duration_s=self.min_duration_s,
+            max_duration_s=self.max_duration_s,
+            min_reference_s=max(self.min_reference_s, 1e-3),
+            max_reference_s=self.max_reference_s,
+            silence_peak=self.silence_threshold,
+            max_steps=self.max_steps,
+        )
 
     @property
     def max_body_bytes(self) -> int:

@@ -69,3 +69,10 @@ def test_default_steps_are_the_models_unless_set() -> None:
     assert ServiceLimits.combine(Settings(default_steps=6), RuntimeLimits(), 100, 16).default_steps == 6
     with pytest.raises(ValueError, match="SMALLTTS_MAX_STEPS"):
         ServiceLimits.combine(Settings(max_steps=8), RuntimeLimits(), 100, 16)
+
+
+def test_runtime_limits_carry_the_service_bounds_to_the_cli_and_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    limits = Settings().runtime_limits()
+    assert (limits.min_duration_s, limits.max_duration_s, limits.max_steps) == (0.5, 30.0, 32)
+    monkeypatch.setenv("SMALLTTS_MAX_STEPS", "8")
+    assert Settings().runtime_limits().max_steps == 8

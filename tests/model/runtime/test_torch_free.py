@@ -20,7 +20,8 @@ SCRIPT = textwrap.dedent(
             return None
 
     sys.meta_path.insert(0, BlockTorch())
-    roots = ["model.config", "model.schedule", "model.rope", "model.errors", "model.text", "model.runtime", "service"]
+    roots = ["model.config", "model.schedule", "model.rope", "model.errors", "model.text", "model.runtime"]
+    roots += ["service", "smalltts"]
     imported = []
     for root in roots:
         module = importlib.import_module(root)
@@ -37,13 +38,19 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_runtime_text_and_service_import_without_torch() -> None:
+def test_runtime_text_service_and_api_import_without_torch() -> None:
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr[-3000:]
     imported = result.stdout.split()
-    for module in ("model.runtime.synthesizer", "model.runtime.assets", "model.text.tokens", "service.cli"):
+    for module in (
+        "model.runtime.synthesizer",
+        "model.runtime.assets",
+        "model.text.tokens",
+        "service.cli",
+        "smalltts.api",
+    ):
         assert module in imported
 
 
