@@ -265,6 +265,6 @@ def _providers_for(device: str) -> list[str] | None:
 
 def _service_limits() -> RuntimeLimits:
     # Imported here: the settings pull in pydantic-settings and web3, which `import smalltts` need not pay for.
-    from service.settings import get_settings
+    from service.settings import Settings
 
-    return get_settings().runtime_limits()
+    return Settings().runtime_limits()

@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         ("providers", ", ".join(summary["providers"])),
         ("batch > 1", "yes" if summary["accepts_batch"] else "no (requests run one by one)"),
         ("sampler", f"{summary['sampler']}, {summary['default_steps']} steps unless a request says"),
-        ("duration", f"{limits['min_duration_s']:g} to {limits['max_duration_s']:g} s"),
+        ("duration", f"{limits['min_duration_s']:g} to {limits['max_duration_s']:g} s (as the service: SMALLTTS_*)"),
+        ("steps", f"1 to {limits['max_steps']}"),
         ("reference", f"{limits['min_reference_s']:g} to {limits['max_reference_s']:g} s"),
         ("max tokens", str(limits["max_tokens"])),
     ]

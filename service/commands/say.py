@@ -1,11 +1,15 @@
 """`smalltts say`: speak a text in the voice of a reference clip and write an audio file.
 
 smalltts say "Hello there [laughter]" --ref voice.wav --out out/hello.wav --seed 7
+echo "Text from a pipe." | smalltts say - --out out/piped.wav      # "-" reads the text from stdin
+
+Without --seed a random seed is drawn and printed, so a take worth keeping can be made again.
 """
 
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from service.cli import CliError
 from service.commands.model_option import (
     UNTRAINED_NOTE,
     add_model_argument,
+    add_transcription_argument,
     open_synthesizer,
     warn,
     warn_if_untrained,
@@ -30,7 +35,9 @@ DEFAULT_REFERENCE = "reference.wav"
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("say", help="speak TEXT in the voice of a reference clip")
-    parser.add_argument("text", metavar="TEXT", help="what to say; [tags] such as [laughter] are allowed")
+    parser.add_argument(
+        "text", metavar="TEXT", help="what to say ('-' reads it from stdin); [tags] such as [laughter] are allowed"
+    )
     parser.add_argument(
         "--ref",
         type=Path,
@@ -40,7 +47,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         f"default: the model folder's {DEFAULT_REFERENCE} when it ships one (the bundled demo does)",
     )
     parser.add_argument("--duration", type=float, default=None, metavar="S", help="seconds; default: estimated")
-    parser.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed; equal seeds, equal audio")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="noise seed; equal seeds, equal audio (default: random, printed)",
+    )
     parser.add_argument(
         "--steps", type=int, default=None, metavar="N", help="denoiser steps (default: the model's own; 4 published)"
     )
@@ -50,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="trained",
         help="student timesteps: trained (default) or original (a DDIM model ignores it)",
     )
+    add_transcription_argument(parser)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="FILE", help="output .wav, .flac or .ogg")
     add_model_argument(parser)
     parser.set_defaults(handler=run)
@@ -64,7 +78,12 @@ def run(args: argparse.Namespace) -> int:
         args.ref = synthesizer.model_dir / DEFAULT_REFERENCE
         if not args.ref.is_file():
             raise CliError(f"--ref FILE is required: the model at {synthesizer.model_dir} ships no {DEFAULT_REFERENCE}")
-    tokens = tokenize(args.text, max_tokens=synthesizer.max_tokens)
+    text = sys.stdin.read() if args.text == "-" else args.text
+    tokens = tokenize(text, max_tokens=synthesizer.max_tokens)
+    token_ids = tokens.ids
+    if args.transcription is not None:
+        # As the original's SmallTTS.forward: the reference's words, then the text's, joined directly.
+        token_ids = tokenize(args.transcription, max_tokens=synthesizer.max_tokens).ids + token_ids
     if args.ref.suffix.lower() == ".npy":
         try:
             ref_latents = np.load(args.ref, allow_pickle=False)
@@ -76,10 +95,10 @@ def run(args: argparse.Namespace) -> int:
     estimated = args.duration is None
     duration_s = estimate_duration_s(tokens) if estimated else args.duration
     request = SynthesisRequest(
-        token_ids=tokens.ids,
+        token_ids=token_ids,
         ref_latents=ref_latents,
         duration_s=duration_s,
-        seed=args.seed,
+        seed=args.seed if args.seed is not None else secrets.randbelow(2**31),  # as the service draws
         num_steps=args.steps,
         timestep_table=args.schedule,
     )

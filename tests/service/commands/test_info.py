@@ -41,6 +41,8 @@ def test_info_text_says_plainly_that_the_model_is_untrained(
     captured = capsys.readouterr()
     assert "NO, untrained (random weights)" in captured.out
     assert "untrained" in captured.err
+    # The service's limits, which say, batch and interactive enforce too.
+    assert "0.5 to 30 s" in captured.out and "1 to 32" in captured.out
 
 
 def test_info_on_a_published_layout_says_trained(

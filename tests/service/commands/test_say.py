@@ -119,7 +119,7 @@ def test_the_module_entry_point_prints_no_traceback(tiny_model_dir: Path, voice:
     command = [sys.executable, "-m", "service.cli", "say", "hi", "--ref", str(voice), "--model", str(tiny_model_dir)]
     bad = subprocess.run([*command, "--duration", "inf"], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert bad.returncode == 2
-    assert bad.stderr == "smalltts: error: duration must be between 0.1 and 60 seconds, got inf\n"
+    assert bad.stderr == "smalltts: error: duration must be between 0.5 and 30 seconds, got inf\n"
 
 
 def test_without_ref_the_models_own_voice_speaks(
@@ -142,3 +142,75 @@ def test_without_steps_say_uses_the_models_own_count_and_sampler(
     assert "12 steps (ddim)" in capsys.readouterr().out
     assert _say(ddim_model_dir, "hi", "--ref", str(voice), "--steps", "3", "--out", str(tmp_path / "3.wav")) == 0
     assert "3 steps (ddim)" in capsys.readouterr().out
+
+
+def test_dash_reads_the_text_from_stdin(tiny_model_dir: Path, voice: Path, tmp_path: Path) -> None:
+    out = tmp_path / "piped.wav"
+    command = [sys.executable, "-m", "service.cli", "say", "-", "--ref", str(voice), "--model", str(tiny_model_dir)]
+    piped = subprocess.run(
+        [*command, "--seed", "3", "--out", str(out)],
+        input="Text from a pipe.\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert piped.returncode == 0, piped.stderr
+    from model.text import estimate_duration_s, tokenize
+
+    frames = math.ceil(estimate_duration_s(tokenize("Text from a pipe.")) * 7.5 - 1e-9)
+    assert sf.info(out).frames == frames * 3200  # a literal "-" would be one short token, not these frames
+    empty = subprocess.run([*command, "--out", str(out)], input="", capture_output=True, text=True, check=False)
+    assert empty.returncode == 2 and empty.stderr == "smalltts: error: text is empty\n"
+
+
+def test_without_a_seed_a_random_one_is_printed_and_remakes_the_file(
+    tiny_model_dir: Path, voice: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeds = []
+    for name in ("a", "b"):
+        assert (
+            _say(
+                tiny_model_dir, "random", "--ref", str(voice), "--duration", "1", "--out", str(tmp_path / f"{name}.wav")
+            )
+            == 0
+        )
+        seeds.append(int(capsys.readouterr().out.split("seed ")[1].split(",")[0]))
+    assert seeds[0] != seeds[1]
+    again = tmp_path / "again.wav"
+    assert (
+        _say(
+            tiny_model_dir,
+            "random",
+            "--ref",
+            str(voice),
+            "--duration",
+            "1",
+            "--seed",
+            str(seeds[0]),
+            "--out",
+            str(again),
+        )
+        == 0
+    )
+    assert again.read_bytes() == (tmp_path / "a.wav").read_bytes()
+
+
+def test_a_transcription_changes_the_audio_but_not_its_length(
+    tiny_model_dir: Path, voice: Path, tmp_path: Path
+) -> None:
+    plain, heard = tmp_path / "plain.wav", tmp_path / "heard.wav"
+    args = ["New words.", "--ref", str(voice), "--seed", "1"]
+    assert _say(tiny_model_dir, *args, "--out", str(plain)) == 0
+    assert _say(tiny_model_dir, *args, "--transcription", "What the voice says.", "--out", str(heard)) == 0
+    assert sf.info(plain).frames == sf.info(heard).frames
+    assert plain.read_bytes() != heard.read_bytes()
+
+
+def test_say_keeps_the_services_limits(
+    tiny_model_dir: Path, voice: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "x.wav")
+    assert _say(tiny_model_dir, "hi", "--ref", str(voice), "--duration", "0.3", "--out", out) == 2
+    assert "between 0.5 and 30 seconds" in capsys.readouterr().err
+    assert _say(tiny_model_dir, "hi", "--ref", str(voice), "--steps", "33", "--out", out) == 2
+    assert "between 1 and 32" in capsys.readouterr().err
