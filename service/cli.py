@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "pay-say": "service.commands.pay_say",
     "bench-pay": "service.commands.bench_pay",
     "devchain": "service.commands.devchain",
+    "batch": "smalltts.cli.batch",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 

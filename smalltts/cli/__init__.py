@@ -1,0 +1,1 @@
+"""Commands of the `smalltts` CLI that live with the Python API (batch, interactive); each exposes `register`."""
