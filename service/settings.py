@@ -25,7 +25,10 @@ AUDIO_FORMATS: tuple[AudioFormat, ...] = ("wav", "flac", "ogg")
 class Settings(BaseSettings):
     """Every knob of the HTTP service; each field is `SMALLTTS_<FIELD>` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="SMALLTTS_", env_nested_delimiter="__", extra="ignore")
+    # hide_input_in_errors: a validation error would otherwise quote its input, and one input is a private key.
+    model_config = SettingsConfigDict(
+        env_prefix="SMALLTTS_", env_nested_delimiter="__", extra="ignore", hide_input_in_errors=True
+    )
 
     # --- server --------------------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Interface uvicorn binds to.")

@@ -1,12 +1,16 @@
 """GET /v1/devchain: the local dev chain's facts, including the funded dev payer's key, for the web page.
 
-The route exists only when the service takes payment on the `devchain` network (the anvil chain that
-`smalltts run` starts); on Base or Base Sepolia it is never registered, so no key can leak there. The key is
+The route exists only when the service takes payment on the `devchain` network through the loopback anvil
+that `smalltts run` started itself (`devchain_started`); on Base, Base Sepolia, or a dev chain pointed at any
+other RPC (the dev chain shares Base Sepolia's chain id) it is never registered, so neither a key nor an RPC
+URL can leak there. The key is
 anvil's public test account 1 (printed by every anvil), funded by the launcher with test USDC: it lets the
 page pay in a bare browser with no wallet extension. It is worthless anywhere but on that local chain.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from eth_account import Account
 from fastapi import APIRouter
@@ -14,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from service.payment.devchain.launch import PAYER_KEY
 from service.payment.networks import NETWORKS
-from service.payment.settings import PaymentSettings
+from service.payment.settings import PaymentSettings, is_loopback_host
 
 
 class DevChainResponse(BaseModel):
@@ -29,7 +33,9 @@ class DevChainResponse(BaseModel):
 
 def build_devchain_router(payment: PaymentSettings) -> APIRouter | None:
     """The router for GET /v1/devchain, or None unless payments run on a configured dev chain."""
-    if payment.mode == "off" or payment.network != "devchain":
+    if payment.mode == "off" or payment.network != "devchain" or not payment.devchain_started:
+        return None
+    if payment.rpc_url is None or not is_loopback_host(urlsplit(payment.rpc_url).hostname or ""):
         return None
     if payment.rpc_url is None or payment.asset is None or payment.pay_to is None:
         return None  # the payment layer refuses this configuration itself; nothing to describe

@@ -7,14 +7,24 @@ Every read is a blocking web3 call; callers run them in threads. Transport failu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
-# The three pieces of FiatTokenV2 (USDC) that reconciliation needs; our test token has the same ones.
+from service.payment.attempt import redact
+
+# The pieces of FiatTokenV2 (USDC) that the payment checks and reconciliation need; our test token has them.
 TOKEN_READ_ABI: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "name": "balanceOf",
+        "stateMutability": "view",
+        "inputs": [{"name": "account", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
     {
         "type": "function",
         "name": "authorizationState",
@@ -44,6 +54,12 @@ class ChainUnavailableError(RuntimeError):
 RPC_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (requests.RequestException, ConnectionError, TimeoutError)
 
 
+@dataclass(frozen=True)
+class PayerFunds:
+    balance_atomic: int
+    is_contract: bool  # code at the address: a smart wallet (or an EIP-7702 delegated account)
+
+
 class TokenChain:
     """Blocking reads against one RPC and one token contract."""
 
@@ -57,13 +73,33 @@ class TokenChain:
             chain_id: int = self._w3.eth.chain_id
             return chain_id
         except RPC_TRANSPORT_ERRORS as exc:
-            raise ChainUnavailableError(f"RPC {self.rpc_url} unreachable: {exc}") from exc
+            raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
+
+    def client_version(self) -> str:
+        """The node's web3_clientVersion ("anvil/v1.7.1", "Geth/..."); "" when it does not say."""
+        try:
+            version = self._w3.client_version
+        except RPC_TRANSPORT_ERRORS as exc:
+            raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
+        except ValueError:  # an RPC error answer: the method is not offered
+            return ""
+        return str(version)
 
     def has_code(self, address: str) -> bool:
         try:
             return len(self._w3.eth.get_code(Web3.to_checksum_address(address))) > 0
         except RPC_TRANSPORT_ERRORS as exc:
-            raise ChainUnavailableError(f"RPC {self.rpc_url} unreachable: {exc}") from exc
+            raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
+
+    def payer_funds(self, payer: str) -> PayerFunds:
+        """The payer's token balance and whether it is a contract (two reads, before anything is reserved)."""
+        address = Web3.to_checksum_address(payer)
+        try:
+            balance: int = self._token.functions.balanceOf(address).call()
+            code = self._w3.eth.get_code(address)
+        except RPC_TRANSPORT_ERRORS as exc:
+            raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
+        return PayerFunds(balance_atomic=balance, is_contract=len(code) > 0)
 
     def authorization_used(self, payer: str, nonce: str) -> bool:
         try:
@@ -72,7 +108,7 @@ class TokenChain:
             ).call()
             return used
         except RPC_TRANSPORT_ERRORS as exc:
-            raise ChainUnavailableError(f"RPC {self.rpc_url} unreachable: {exc}") from exc
+            raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
 
     def find_authorization_tx(self, payer: str, nonce: str) -> str | None:
         """Hash of the transaction that used (payer, nonce), from its AuthorizationUsed log; None if not found."""
@@ -84,7 +120,7 @@ class TokenChain:
                 to_block=latest,
             )
         except RPC_TRANSPORT_ERRORS as exc:
-            raise ChainUnavailableError(f"RPC {self.rpc_url} unreachable: {exc}") from exc
+            raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
         if not logs:
             return None
         return "0x" + bytes(logs[-1]["transactionHash"]).hex()
@@ -96,6 +132,6 @@ class TokenChain:
         except TransactionNotFound:
             return None
         except RPC_TRANSPORT_ERRORS as exc:
-            raise ChainUnavailableError(f"RPC {self.rpc_url} unreachable: {exc}") from exc
+            raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
         status: int = receipt["status"]
         return status

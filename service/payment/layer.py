@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import anyio
 from fastapi import FastAPI
@@ -32,22 +33,25 @@ from x402.mechanisms.evm.exact import register_exact_evm_server
 from x402.schemas import AssetAmount, PaymentRequirements, ResourceConfig, ResourceInfo
 
 from model.errors import InputError
+from service.payment.attempt import redact, set_payment_threads
+from service.payment.authorization import ValidityPolicy
 from service.payment.chain import ChainUnavailableError, TokenChain
-from service.payment.facilitator import (
+from service.payment.facilitator import GuardedFacilitator
+from service.payment.inner import (
     FacilitatorUnavailableError,
-    GuardedFacilitator,
     InnerFacilitator,
-    ValidityPolicy,
     build_local_facilitator,
     build_remote_facilitator,
 )
 from service.payment.ledger import Ledger, LedgerError
-from service.payment.middleware import PaidRoute, PaymentEdge
+from service.payment.middleware import AnswerCapture, PaidRoute, PaymentEdge
 from service.payment.networks import NETWORKS, PaymentTerms
-from service.payment.pricing import DurationBounds, Pricing, parse_duration
+from service.payment.pricing import DurationBounds, Pricing, parse_duration, parse_steps
+from service.payment.ratelimit import RateLimiter
 from service.payment.reconcile import reconcile_ledger
 from service.payment.routes import PaymentInfo, build_payment_router
-from service.payment.settings import PaymentSettings
+from service.payment.settings import PaymentSettings, is_loopback_host
+from service.payment.vault import AudioVault
 from service.synthesis import AUDIO_HEADERS
 
 if TYPE_CHECKING:
@@ -94,6 +98,7 @@ class AppLimits:
     max_form_bytes: int  # whole multipart body of /synthesize
     max_json_bytes: int  # whole JSON body of /v1/audio/speech
     max_text_chars: int
+    max_steps: int
     data_dir: Path
 
     def body_limits(self) -> dict[str, int]:
@@ -146,18 +151,27 @@ class PaymentLayer:
         self.settings = payment
         self.limits = limits
         self.terms, self.rpc_url = resolve_terms(payment)
-        self.pricing = Pricing(payment.price_per_minute_usd, self.terms.network.decimals)
+        self.pricing = Pricing(payment.price_per_minute_usd, self.terms.network.decimals, payment.min_charge_usd)
+        # The model's default step count, known once the model is loaded: steps up to it cost the base price.
+        self.included_steps: Callable[[], int | None] = lambda: None
         self.owner = payment.instance_id or socket.gethostname()
         ledger_url = payment.ledger_url or f"sqlite:///{limits.data_dir / 'payments.sqlite3'}"
         self.ledger = Ledger(ledger_url)
         self.chain = TokenChain(self.rpc_url, self.terms.asset, timeout_s=payment.rpc_timeout_s)
+        set_payment_threads(payment.max_threads)
+        self.vault = AudioVault()
+        self.client_limit = _limiter(payment.client_attempts_per_min, payment.attempts_burst)
         self.facilitator = GuardedFacilitator(
             self._build_inner(),
             self.ledger,
             ValidityPolicy(payment.min_validity_s, payment.max_timeout_s, payment.validity_slack_s),
+            chain=self.chain,
             owner=self.owner,
             verify_timeout_s=payment.rpc_timeout_s,
             settle_timeout_s=payment.confirmation_timeout_s + payment.rpc_timeout_s,
+            payer_limit=_limiter(payment.payer_attempts_per_min, payment.attempts_burst),
+            allow_contract_wallets=payment.allow_contract_wallets,
+            confirm_settlements=payment.mode == "facilitator",
         )
         self.server = x402ResourceServer(self.facilitator)
         register_exact_evm_server(self.server, networks=self.terms.network.caip2)
@@ -183,25 +197,26 @@ class PaymentLayer:
 
     # --- prices and requirements ---------------------------------------------------------------------------
 
-    def asset_amount(self, duration_s: Decimal) -> AssetAmount:
-        return AssetAmount(
-            amount=str(self.pricing.amount_atomic(duration_s)), asset=self.terms.asset, extra=self.terms.extra
-        )
+    def asset_amount(self, duration_s: Decimal, steps: int | None = None) -> AssetAmount:
+        amount = self.pricing.amount_atomic(duration_s, steps, self.included_steps())
+        return AssetAmount(amount=str(amount), asset=self.terms.asset, extra=self.terms.extra)
 
     def price_of_request(self, context: HTTPRequestContext) -> AssetAmount:
-        """The SDK's dynamic price: the edge middleware has put the canonical duration in the query."""
+        """The SDK's dynamic price: the edge middleware has put the canonical duration (and steps) in the query."""
         raw = context.adapter.get_query_param("duration")
         if not isinstance(raw, str):
             raise ValueError("duration missing from a paid request that passed the payment edge")
-        return self.asset_amount(parse_duration(raw, self.limits.bounds))
+        raw_steps = context.adapter.get_query_param("steps")
+        steps = parse_steps(raw_steps, self.limits.max_steps) if isinstance(raw_steps, str) else None
+        return self.asset_amount(parse_duration(raw, self.limits.bounds), steps)
 
     def requirements_for(
-        self, duration_s: Decimal, resource_url: str, route: PaidRoute
+        self, duration_s: Decimal, steps: int | None, resource_url: str, route: PaidRoute
     ) -> tuple[list[PaymentRequirements], ResourceInfo]:
         config = ResourceConfig(
             scheme="exact",
             pay_to=self.terms.pay_to,
-            price=self.asset_amount(duration_s),
+            price=self.asset_amount(duration_s, steps),
             network=self.terms.network.caip2,
             max_timeout_seconds=self.terms.max_timeout_s,
         )
@@ -237,10 +252,12 @@ class PaymentLayer:
             chain_id = self.chain.chain_id()
             if chain_id != network.chain_id:
                 raise PaymentConfigError(
-                    f"the RPC {self.rpc_url} serves chain id {chain_id}, but network {network.name} is chain id "
-                    f"{network.chain_id}: refusing to take payments on the wrong chain",
+                    f"the RPC {redact(self.rpc_url)} serves chain id {chain_id}, but network {network.name} is "
+                    f"chain id {network.chain_id}: refusing to take payments on the wrong chain",
                     field=_env("rpc_url"),
                 )
+            if network.name == "devchain":
+                self._check_devchain()
             if not self.chain.has_code(self.terms.asset):
                 raise PaymentConfigError(
                     f"no contract at asset {self.terms.asset} on {network.name}", field=_env("asset")
@@ -265,6 +282,18 @@ class PaymentLayer:
             self.settings.mode, network.name, network.caip2, self.terms.asset, self.terms.pay_to,
             self.settings.price_per_minute_usd, self.ledger.dialect,
         )  # fmt: skip
+
+    def _check_devchain(self) -> None:
+        # The dev chain shares Base Sepolia's chain id, so the chain-id check cannot tell a real Sepolia RPC
+        # from a local anvil: insist on a loopback anvil.
+        host = urlsplit(self.rpc_url).hostname or ""
+        version = self.chain.client_version()
+        if not is_loopback_host(host) or not version.lower().startswith("anvil"):
+            raise PaymentConfigError(
+                f"network devchain is a local anvil on this machine; the RPC {redact(self.rpc_url)} is "
+                f"{version or 'unknown'} on {host or 'no host'}: use network base-sepolia for a real testnet",
+                field=_env("rpc_url"),
+            )
 
     def reconcile(self, *, after_restart: bool) -> None:
         report = reconcile_ledger(
@@ -301,16 +330,21 @@ def install_payment(
         PaymentConfigError: the settings cannot work (checked here, without I/O; chain checks at startup).
     """
     layer = PaymentLayer(payment, limits) if payment.mode != "off" else None
+    if layer is not None:
+        layer.included_steps = lambda: _included_steps(app)
     app.include_router(
         build_payment_router(
             PaymentInfo(
                 mode=payment.mode,
-                pricing=layer.pricing if layer else Pricing(payment.price_per_minute_usd, 6),
+                pricing=layer.pricing if layer else Pricing(payment.price_per_minute_usd, 6, payment.min_charge_usd),
                 terms=layer.terms if layer else None,
                 routes=PAID_ROUTES,
                 bounds=limits.bounds,
                 estimate_duration_s=estimate_duration_s,
                 public_url=payment.public_url,
+                max_text_chars=limits.max_text_chars,
+                max_steps=limits.max_steps,
+                included_steps=lambda: _included_steps(app),
             )
         )
     )
@@ -320,6 +354,7 @@ def install_payment(
             ", ".join(route.key for route in PAID_ROUTES),
         )
     else:
+        app.add_middleware(AnswerCapture, paths=[route.path for route in PAID_ROUTES])
         app.add_middleware(PaymentMiddlewareASGI, routes=layer.route_configs(), server=layer.server)
         app.add_middleware(
             PaymentEdge,
@@ -332,6 +367,9 @@ def install_payment(
             accept_v1=payment.accept_v1,
             max_body_bytes=limits.body_limits(),
             max_text_chars=limits.max_text_chars,
+            max_steps=limits.max_steps,
+            vault=layer.vault,
+            client_limit=layer.client_limit,
         )
         _wrap_lifespan(app, layer)
     app.add_middleware(
@@ -344,6 +382,18 @@ def install_payment(
     )
     app.state.payment = layer
     return layer
+
+
+def _limiter(per_minute: float, burst: int) -> RateLimiter | None:
+    return RateLimiter(per_minute, burst) if per_minute > 0 else None
+
+
+def _included_steps(app: FastAPI) -> int | None:
+    """The model's default sampler steps once the service is up (None before: nothing is served then)."""
+    service = getattr(app.state, "service", None)
+    limits = getattr(service, "limits", None)
+    steps = getattr(limits, "default_steps", None)
+    return steps if isinstance(steps, int) else None
 
 
 def _wrap_lifespan(app: FastAPI, layer: PaymentLayer) -> None:
@@ -379,6 +429,7 @@ def install_service_payment(app: FastAPI, settings: ServiceSettings) -> PaymentL
         max_form_bytes=settings.max_body_bytes,
         max_json_bytes=settings.max_json_bytes,
         max_text_chars=settings.max_text_chars,
+        max_steps=settings.max_steps,
         data_dir=settings.data_dir,
     )
     return install_payment(app, settings.payment, limits, estimate_text_duration_s)

@@ -7,6 +7,10 @@
         \\--> released                               the request failed (4xx/5xx/timeout): never settled, and
                                                      the same authorization may be presented again
 
+A reservation is capped by the payer's on-chain balance: the amounts of its rows still in flight (reserved,
+served, pending) plus the new one may not exceed it, so that a payer who can pay once cannot have many
+requests verified, synthesized and sent to settle at once (all but one would revert at our gas cost).
+
 A reservation is an atomic insert on the primary key (payer, nonce): of any number of concurrent copies of
 one payment, exactly one gets the row, on one process (SQLite, WAL) or across replicas (PostgreSQL). A
 released row can be reserved again; a row in any other state cannot. Verification failures delete their
@@ -29,6 +33,7 @@ from typing import Any, Literal, Protocol
 
 LedgerState = Literal["reserved", "served", "pending", "settled", "failed", "released"]
 UNSETTLED_STATES: tuple[LedgerState, ...] = ("reserved", "served", "pending")
+ReserveOutcome = Literal["reserved", "in_use", "over_funds"]
 
 
 class LedgerError(RuntimeError):
@@ -102,6 +107,10 @@ class _Database(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any]) -> tuple[int, list[tuple[Any, ...]]]: ...
 
+    def execute_serialized(self, key: str, sql: str, params: Sequence[Any]) -> int:
+        """Run a write that reads other rows, serialised with every other such write for `key`."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -114,7 +123,9 @@ class _Sqlite:
             # Autocommit (isolation_level=None): every statement is its own transaction, all we need.
             self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
             self._connection.execute("PRAGMA journal_mode=WAL")
-            self._connection.execute("PRAGMA synchronous=NORMAL")
+            # FULL: a row is on disk when the statement returns; NORMAL (WAL) may lose the last commits on a
+            # power cut, and these rows are money.
+            self._connection.execute("PRAGMA synchronous=FULL")
         except (OSError, sqlite3.Error) as exc:
             raise LedgerError(f"payment ledger (sqlite): cannot open {path}: {exc}") from exc
 
@@ -125,6 +136,10 @@ class _Sqlite:
             return cursor.rowcount, rows
         except sqlite3.Error as exc:
             raise LedgerError(f"payment ledger (sqlite): {exc}") from exc
+
+    def execute_serialized(self, key: str, sql: str, params: Sequence[Any]) -> int:
+        # One statement holds SQLite's write lock from its read to its write, also across processes.
+        return self.execute(sql, params)[0]
 
     def close(self) -> None:
         self._connection.close()
@@ -158,6 +173,22 @@ class _Postgres:
         except self._psycopg.OperationalError as exc:
             # A lost connection is replaced on the next call; this one fails (503), it is not retried,
             # because a statement whose commit we did not see may have committed.
+            self._connection.close()
+            raise LedgerError(f"payment ledger (postgresql): {exc}") from exc
+        except self._psycopg.Error as exc:
+            raise LedgerError(f"payment ledger (postgresql): {exc}") from exc
+
+    def execute_serialized(self, key: str, sql: str, params: Sequence[Any]) -> int:
+        # Under READ COMMITTED one statement reads a snapshot taken before it waited for anything; the
+        # advisory lock, taken by a statement of its own, makes the write's snapshot see every earlier one.
+        if self._connection is None or self._connection.closed:
+            self._connect()
+        try:
+            with self._connection.transaction(), self._connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+                cursor.execute(sql, tuple(params))
+                return int(cursor.rowcount)
+        except self._psycopg.OperationalError as exc:
             self._connection.close()
             raise LedgerError(f"payment ledger (postgresql): {exc}") from exc
         except self._psycopg.Error as exc:
@@ -228,6 +259,43 @@ class Ledger:
             params,
         )
         return count == 1
+
+    def reserve_within(self, reservation: Reservation, funds_atomic: int) -> ReserveOutcome:
+        """Take the key only if the payer's rows in flight, this one included, stay within `funds_atomic`.
+
+        Returns "reserved", "in_use" (another request holds or used this key) or "over_funds".
+        """
+        payer, nonce = payment_key(reservation.payer, reservation.nonce)
+        values = {**{name: getattr(reservation, name) for name in _RESERVATION_COLUMNS}, "payer": payer, "nonce": nonce}
+        now = self._clock()
+        columns = (*_RESERVATION_COLUMNS, "state", "tx_hash", "error_reason", "created_at", "updated_at")
+        params = [*(values[name] for name in _RESERVATION_COLUMNS), "reserved", None, None, now, now]
+        updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name not in ("payer", "nonce"))
+        in_flight = ", ".join(f"'{state}'" for state in UNSETTLED_STATES)
+        sql = (
+            f"INSERT INTO payments ({', '.join(columns)}) SELECT {', '.join('?' for _ in columns)} "
+            f"WHERE (SELECT COALESCE(SUM(amount_atomic), 0) FROM payments WHERE payer = ? AND state IN ({in_flight})) "
+            f"+ ? <= ? ON CONFLICT (payer, nonce) DO UPDATE SET {updates} WHERE payments.state = 'released'"
+        )
+        with self._lock:
+            if self._db is None:
+                raise LedgerError("payment ledger is not open")
+            if self._db.placeholder != "?":
+                sql = sql.replace("?", self._db.placeholder)
+            count = self._db.execute_serialized(payer, sql, [*params, payer, reservation.amount_atomic, funds_atomic])
+        if count == 1:
+            return "reserved"
+        existing = self.get(payer, nonce)
+        return "in_use" if existing is not None and existing.state != "released" else "over_funds"
+
+    def in_flight_atomic(self, payer: str) -> int:
+        """Sum of the payer's amounts not yet settled or failed."""
+        in_flight = ", ".join(f"'{state}'" for state in UNSETTLED_STATES)
+        _, rows = self._execute(
+            f"SELECT COALESCE(SUM(amount_atomic), 0) FROM payments WHERE payer = ? AND state IN ({in_flight})",
+            [payer.lower()],
+        )
+        return int(rows[0][0])
 
     def discard(self, payer: str, nonce: str) -> None:
         """Drop a reservation whose verification failed (it never became a payment)."""

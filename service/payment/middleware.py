@@ -28,12 +28,11 @@ import binascii
 import json
 import logging
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 import anyio
 from pydantic import ValidationError
@@ -45,26 +44,45 @@ from x402.http.utils import (
     decode_payment_required_header,
     decode_payment_response_header,
     encode_payment_required_header,
+    encode_payment_response_header,
     encode_payment_signature_header,
 )
-from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo
-from x402.schemas.v1 import PaymentPayloadV1, PaymentRequiredV1, PaymentRequirementsV1
+from x402.mechanisms.evm.constants import ERR_SETTLEMENT_PENDING
+from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo, SettleResponse
+from x402.schemas.v1 import PaymentPayloadV1
 
 from model.errors import InputError
 from service.errors import error_response
+from service.payment.attempt import PaymentAttempt, current_attempt
+from service.payment.authorization import parse_authorization
 from service.payment.facilitator import (
     ERR_PAYMENT_UNAVAILABLE,
+    ERR_RATE_LIMITED,
+    ERR_SETTLEMENT_UNKNOWN,
+    NO_VERDICT_ERRORS,
     GuardedFacilitator,
-    PaymentAttempt,
-    current_attempt,
-    parse_authorization,
 )
 from service.payment.networks import PaymentTerms
-from service.payment.pricing import DurationBounds, format_duration, parse_duration, quantize_estimate
+from service.payment.pricing import DurationBounds, format_duration, parse_duration, parse_steps, quantize_estimate
+from service.payment.ratelimit import RateLimiter
+from service.payment.vault import AudioVault, header_digest
+from service.payment.wire import (
+    bad_payment,
+    copy_payment_response_to_v1,
+    first_error,
+    json_response,
+    messages,
+    no_more_messages,
+    read_body,
+    replaying_receive,
+    request_id,
+    set_query_param,
+    v1_body,
+    v1_payment_response,
+)
 
 logger = logging.getLogger("smalltts.payment")
 
-ERR_INVALID_PAYLOAD = "invalid_payload"
 ERR_INVALID_VERSION = "invalid_x402_version"
 ERR_INVALID_NETWORK = "invalid_network"
 ERR_UNSUPPORTED_SCHEME = "unsupported_scheme"
@@ -85,9 +103,16 @@ _REASON_MESSAGES = {
     "invalid_exact_evm_payload_authorization_value_mismatch": "authorization.value is not the price of this request",
     "invalid_exact_evm_nonce_already_used": "this authorization was already used",
     "invalid_exact_evm_insufficient_balance": "the payer's token balance is below the price",
-    "settlement_pending": "the payment transaction was sent but not confirmed in time; the audio is withheld and "
-    "the payment is reconciled from the chain later (see the transaction in PAYMENT-RESPONSE)",
+    "contract_wallet_not_accepted": "payments from contract wallets are not accepted here",
+    "settlement_failed": "the payment could not be settled; nothing was charged",
 }
+OUTCOME_UNKNOWN_MESSAGE = (
+    "the audio was made and its payment was sent for settlement, but the outcome is not known yet: the money "
+    "may or may not have moved. Repeat this request with the very same payment header (do not sign a new "
+    "one): once the payment is settled the audio is returned without a second charge; if it fails you get "
+    "402 and nothing was charged."
+)
+OUTCOME_UNKNOWN_RETRY_S = 10
 
 
 @dataclass(frozen=True)
@@ -106,7 +131,7 @@ class PaidRoute:
         return f"{self.method} {self.path}"
 
 
-RequirementsFor = Callable[[Decimal, str, PaidRoute], tuple[list[PaymentRequirements], ResourceInfo]]
+RequirementsFor = Callable[[Decimal, int | None, str, PaidRoute], tuple[list[PaymentRequirements], ResourceInfo]]
 EstimateDuration = Callable[[str], float]
 
 
@@ -124,6 +149,9 @@ class PaymentEdge:
         accept_v1: bool,
         max_body_bytes: Mapping[str, int],
         max_text_chars: int,
+        max_steps: int,
+        vault: AudioVault,
+        client_limit: RateLimiter | None = None,
     ) -> None:
         self.app = app
         self.routes = {(route.method, route.path): route for route in routes}
@@ -135,6 +163,9 @@ class PaymentEdge:
         self.accept_v1 = accept_v1
         self.max_body_bytes = dict(max_body_bytes)  # per route path: the edge buffers bodies before the app's limits
         self.max_text_chars = max_text_chars
+        self.max_steps = max_steps
+        self.vault = vault
+        self.client_limit = client_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.routes.get((scope.get("method", ""), scope.get("path", ""))) if scope["type"] == "http" else None
@@ -145,8 +176,14 @@ class PaymentEdge:
                 return
             await self.app(scope, receive, send)
             return
+        if self.client_limit is not None and _has_payment_header(scope):
+            # Before anything is parsed: junk headers must cost an attacker more than they cost us.
+            wait_s = self.client_limit.take(_client_host(scope))
+            if wait_s is not None:
+                await _rate_limited(wait_s, "too many payment attempts from this client")(scope, receive, send)
+                return
         try:
-            duration_s, receive = await self._resolve_duration(route, scope, receive)
+            duration_s, steps, receive = await self._resolve_terms(route, scope, receive)
         except InputError as exc:
             status = exc.status if 400 <= exc.status < 500 else 422
             await error_response(status, exc.code, exc.message, exc.field)(scope, receive, send)
@@ -154,12 +191,18 @@ class PaymentEdge:
         except ClientDisconnect:
             return
         duration_text = format_duration(duration_s)
-        _set_query_param(scope, "duration", duration_text)
-        attempt = PaymentAttempt(request_id=_request_id(scope), route=route.key, duration_s=duration_text, protocol=2)
-        requirements, resource = self.requirements_for(duration_s, str(Request(scope).url), route)
+        set_query_param(scope, "duration", duration_text)
+        if steps is not None:
+            set_query_param(scope, "steps", str(steps))
+        attempt = PaymentAttempt(request_id=request_id(scope), route=route.key, duration_s=duration_text, protocol=2)
+        requirements, resource = self.requirements_for(duration_s, steps, str(Request(scope).url), route)
         refusal = self._normalize_payment_header(scope, requirements, resource, attempt)
         if refusal is not None:
             await refusal(scope, receive, send)
+            return
+        held = attempt.authorization
+        if held is not None and self.vault.has(held.payer, held.nonce):
+            await self._collect(attempt, requirements, resource)(scope, receive, send)
             return
 
         token = current_attempt.set(attempt)
@@ -169,6 +212,52 @@ class PaymentEdge:
             current_attempt.reset(token)
             # The handler raised or the client went away before any response started.
             await self.facilitator.release(attempt, "handler_error_or_disconnect")
+
+    async def _collect_answer(
+        self, attempt: PaymentAttempt, requirements: list[PaymentRequirements], resource: ResourceInfo
+    ) -> list[Message]:
+        """The same header came back for a payment whose settlement outcome was unknown."""
+        authorization = attempt.authorization
+        assert authorization is not None and attempt.header_digest is not None
+        payer, nonce = authorization.payer, authorization.nonce
+        held = self.vault.get(payer, nonce, attempt.header_digest)
+        if held is None:  # another header for the same (payer, nonce): never the audio
+            return messages(402, v1_body(
+                "invalid_exact_evm_nonce_already_used", _REASON_MESSAGES["invalid_exact_evm_nonce_already_used"],
+                requirements, resource, self.terms,
+            ), {"Cache-Control": "no-store"})  # fmt: skip
+        try:
+            outcome, tx_hash = await self.facilitator.settled_outcome(payer, nonce)
+        except NO_VERDICT_ERRORS:
+            outcome, tx_hash = "unknown", None
+        if outcome == "unknown":
+            return _outcome_unknown(None)
+        self.vault.discard(payer, nonce)
+        settle = SettleResponse(
+            success=outcome == "settled", error_reason=None if outcome == "settled" else "settlement_failed",
+            transaction=tx_hash or "", network=self.terms.network.caip2, payer=payer,
+        )  # fmt: skip
+        receipt = encode_payment_response_header(settle)
+        if outcome != "settled":
+            body = v1_body(
+                "settlement_failed", _REASON_MESSAGES["settlement_failed"], requirements, resource, self.terms
+            )
+            return messages(402, body, {"PAYMENT-RESPONSE": receipt, "Cache-Control": "no-store"})
+        headers = [(name, value) for name, value in held.headers if name.lower() != b"payment-response"]
+        headers.append((b"payment-response", receipt.encode("latin-1")))
+        start: Message = {"type": "http.response.start", "status": held.status, "headers": headers}
+        if attempt.legacy_header:
+            copy_payment_response_to_v1(MutableHeaders(scope=start), self.terms)
+        return [start, {"type": "http.response.body", "body": held.body, "more_body": False}]
+
+    def _collect(
+        self, attempt: PaymentAttempt, requirements: list[PaymentRequirements], resource: ResourceInfo
+    ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+        async def respond(scope: Scope, receive: Receive, send: Send) -> None:
+            for message in await self._collect_answer(attempt, requirements, resource):
+                await send(message)
+
+        return respond
 
     def _alias_of_paid_route(self, scope: Scope) -> str | None:
         """A paid path spelled differently ("/synthesize/", "//Synthesize"): the SDK still asks for payment on
@@ -184,27 +273,37 @@ class PaymentEdge:
 
     # --- duration ------------------------------------------------------------------------------------------
 
-    async def _resolve_duration(self, route: PaidRoute, scope: Scope, receive: Receive) -> tuple[Decimal, Receive]:
-        """The duration to price and synthesize, and a receive that replays whatever body was read for it."""
+    async def _resolve_terms(
+        self, route: PaidRoute, scope: Scope, receive: Receive
+    ) -> tuple[Decimal, int | None, Receive]:
+        """The duration and sampler steps to price and synthesize, and a receive that replays whatever body was
+        read for them."""
         if route.body_kind == "json":
-            return await self._resolve_json_duration(route, scope, receive)
+            return await self._resolve_json_terms(route, scope, receive)
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+        steps = parse_steps(query["steps"], self.max_steps) if "steps" in query else None
         if "duration" in query:
-            return parse_duration(query["duration"], self.bounds), receive
-        body = await _read_body(receive, self.max_body_bytes[route.path])
+            return parse_duration(query["duration"], self.bounds), steps, receive
+        body = await read_body(receive, self.max_body_bytes[route.path])
         text = await self._form_text(route, scope, body)
-        return await self._estimate(route, text, speed=1.0), _replaying_receive(body, receive)
+        return await self._estimate(route, text, speed=1.0), steps, replaying_receive(body, receive)
 
-    async def _resolve_json_duration(self, route: PaidRoute, scope: Scope, receive: Receive) -> tuple[Decimal, Receive]:
+    async def _resolve_json_terms(
+        self, route: PaidRoute, scope: Scope, receive: Receive
+    ) -> tuple[Decimal, int | None, Receive]:
         # The JSON route carries `duration` (and `speed`) in its body: the paid duration is written back
         # there, so the handler synthesizes exactly what was priced.
-        body = await _read_body(receive, self.max_body_bytes[route.path])
+        body = await read_body(receive, self.max_body_bytes[route.path])
         try:
             data = json.loads(body)
         except ValueError:
             raise InputError("the body is not valid JSON", field="body", code="invalid_json", status=400) from None
         if not isinstance(data, dict):
             raise InputError("the body must be a JSON object", field="body", code="invalid", status=422)
+        raw_steps = data.get("steps")
+        steps = parse_steps(raw_steps, self.max_steps) if raw_steps is not None else None
+        if isinstance(raw_steps, str):
+            raise InputError("steps must be a whole number", field="steps", code="invalid")
         given = data.get("duration")
         if given is not None:
             if isinstance(given, bool) or not isinstance(given, int | float):
@@ -223,7 +322,7 @@ class PaymentEdge:
         scope["headers"] = [(name, value) for name, value in scope["headers"] if name != b"content-length"] + [
             (b"content-length", str(len(rewritten)).encode("ascii"))
         ]
-        return duration_s, _replaying_receive(rewritten, receive)
+        return duration_s, steps, replaying_receive(rewritten, receive)
 
     async def _estimate(self, route: PaidRoute, text: str, *, speed: float) -> Decimal:
         if len(text) > self.max_text_chars:  # the handler's own limit, checked before espeak-ng runs
@@ -236,7 +335,7 @@ class PaymentEdge:
         return quantize_estimate(estimate_s / speed, self.bounds)
 
     async def _form_text(self, route: PaidRoute, scope: Scope, body: bytes) -> str:
-        request = Request(scope, _replaying_receive(body, _no_more_messages))
+        request = Request(scope, replaying_receive(body, no_more_messages))
         try:
             async with request.form() as form:
                 value = form.get(route.text_field)
@@ -259,24 +358,25 @@ class PaymentEdge:
         if v2_header is None and v1_header is None:
             return None
         if v2_header is not None and v1_header is not None:
-            return _bad_payment("send one payment header, PAYMENT-SIGNATURE (x402 v2) or X-PAYMENT (v1), not both")
+            return bad_payment("send one payment header, PAYMENT-SIGNATURE (x402 v2) or X-PAYMENT (v1), not both")
         header_name = "PAYMENT-SIGNATURE" if v2_header is not None else "X-PAYMENT"
         raw = v2_header if v2_header is not None else v1_header
         assert raw is not None
+        attempt.header_digest = header_digest(raw)
         try:
             data = json.loads(base64.b64decode(raw.strip(), validate=True))
         except (binascii.Error, ValueError):
-            return _bad_payment(f"{header_name} must be base64 of a JSON payment payload")
+            return bad_payment(f"{header_name} must be base64 of a JSON payment payload")
         if not isinstance(data, dict):
-            return _bad_payment(f"{header_name} must hold a JSON object")
+            return bad_payment(f"{header_name} must hold a JSON object")
         version = data.get("x402Version")
         attempt.legacy_header = header_name == "X-PAYMENT"
         if version == 2:
             try:
                 payload = PaymentPayload.model_validate(data)
-                parse_authorization(payload.payload)
+                attempt.authorization = parse_authorization(payload.payload)
             except (ValidationError, ValueError) as exc:
-                return _bad_payment(f"{header_name}: {_first_error(exc)}")
+                return bad_payment(f"{header_name}: {first_error(exc)}")
         elif version == 1:
             attempt.protocol = 1
             if not self.accept_v1:
@@ -285,9 +385,9 @@ class PaymentEdge:
                 )
             try:
                 v1_payload = PaymentPayloadV1.model_validate(data)
-                parse_authorization(v1_payload.payload)
+                attempt.authorization = parse_authorization(v1_payload.payload)
             except (ValidationError, ValueError) as exc:
-                return _bad_payment(f"{header_name}: {_first_error(exc)}")
+                return bad_payment(f"{header_name}: {first_error(exc)}")
             if v1_payload.scheme != "exact":
                 return self._refuse(
                     ERR_UNSUPPORTED_SCHEME,
@@ -302,7 +402,7 @@ class PaymentEdge:
             # Same EIP-3009 authorization in both versions: verified against this request's own requirement.
             payload = PaymentPayload(x402_version=2, accepted=requirements[0], payload=v1_payload.payload)
         else:
-            return _bad_payment(f"{header_name}: x402Version must be 1 or 2, got {version!r}")
+            return bad_payment(f"{header_name}: x402Version must be 1 or 2, got {version!r}")
         kept = [(name, value) for name, value in scope["headers"] if name not in (b"payment-signature", b"x-payment")]
         kept.append((b"payment-signature", encode_payment_signature_header(payload).encode("latin-1")))
         scope["headers"] = kept
@@ -319,8 +419,8 @@ class PaymentEdge:
         required = PaymentRequired(x402_version=2, error=code, resource=resource, accepts=requirements)
         headers = {"PAYMENT-REQUIRED": encode_payment_required_header(required), "Cache-Control": "no-store"}
         attempt.reject_message = message
-        body = _v1_body(code, message, requirements, resource, self.terms)
-        return _json_response(402, body, headers)
+        body = v1_body(code, message, requirements, resource, self.terms)
+        return json_response(402, body, headers)
 
     # --- response ---------------------------------------------------------------------------------------------
 
@@ -344,7 +444,7 @@ class PaymentEdge:
                     held_start = message  # the SDK's body is `{}`: replaced once it has been sent
                     return
                 if attempt.legacy_header:
-                    _copy_payment_response_to_v1(MutableHeaders(scope=message), self.terms)
+                    copy_payment_response_to_v1(MutableHeaders(scope=message), self.terms)
                 await send(message)
                 return
             if held_start is None:
@@ -362,85 +462,114 @@ class PaymentEdge:
     ) -> list[Message]:
         sdk_headers = Headers(raw=start["headers"])
         keep = {name: sdk_headers[name] for name in ("payment-required", "payment-response") if name in sdk_headers}
+        if _outcome_is_unknown(attempt):
+            self._hold_answer(attempt)
+            return _outcome_unknown(keep.get("payment-response"))
         if attempt.unavailable is not None:
             logger.error("payment unavailable for request %s: %s", attempt.request_id, attempt.unavailable)
             body: dict[str, Any] = {
                 "error": {
                     "code": ERR_PAYMENT_UNAVAILABLE,
                     "message": f"payments cannot be processed right now ({attempt.unavailable}); nothing was "
-                    "charged unless PAYMENT-RESPONSE names a transaction; retry later",
+                    "charged; retry later",
                     "field": None,
                 }
             }
-            return _messages(503, body, {**keep, "Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)})
+            return messages(503, body, {**keep, "Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)})
+        if attempt.retry_after_s is not None:
+            return _rate_limited_messages(attempt.retry_after_s, attempt.reject_message or "too many payment attempts")
         code = "payment_required"
         if "payment-response" in keep:
             code = decode_payment_response_header(keep["payment-response"]).error_reason or "settlement_failed"
         elif "payment-required" in keep:
             error = decode_payment_required_header(keep["payment-required"]).error or "Payment required"
-            code = _SDK_MESSAGE_CODES.get(error, error if error.replace("_", "").isalnum() else "payment_rejected")
+            code = _SDK_MESSAGE_CODES.get(
+                error, error if re.fullmatch(r"[a-z0-9_]{1,80}", error) else "payment_rejected"
+            )
         message = attempt.reject_message or _REASON_MESSAGES.get(code, code.replace("_", " "))
         headers = {**keep, "Cache-Control": "no-store"}
         if attempt.legacy_header and "payment-response" in keep:
-            headers["X-PAYMENT-RESPONSE"] = _v1_payment_response(keep["payment-response"], self.terms)
-        return _messages(402, _v1_body(code, message, requirements, resource, self.terms), headers)
+            headers["X-PAYMENT-RESPONSE"] = v1_payment_response(keep["payment-response"], self.terms)
+        return messages(402, v1_body(code, message, requirements, resource, self.terms), headers)
+
+    def _hold_answer(self, attempt: PaymentAttempt) -> None:
+        authorization = attempt.authorization
+        if authorization is None or attempt.captured is None or attempt.header_digest is None:
+            return
+        self.vault.hold(
+            authorization.payer, authorization.nonce, attempt.header_digest, attempt.captured,
+            valid_before=authorization.valid_before,
+        )  # fmt: skip
 
 
-# --- helpers ---------------------------------------------------------------------------------------------------
+def _outcome_is_unknown(attempt: PaymentAttempt) -> bool:
+    """Settlement started and ended without a verdict: a transaction may be on its way."""
+    if not attempt.settle_started:
+        return False
+    settlement = attempt.settlement
+    if settlement is None:
+        return True
+    return not settlement.success and settlement.error_reason in (ERR_SETTLEMENT_PENDING, ERR_SETTLEMENT_UNKNOWN)
 
 
-def _v1_body(
-    code: str, message: str, requirements: list[PaymentRequirements], resource: ResourceInfo, terms: PaymentTerms
-) -> dict[str, Any]:
-    accepts = [
-        PaymentRequirementsV1(
-            scheme=requirement.scheme,
-            network=terms.network.v1_name,
-            max_amount_required=requirement.amount,
-            resource=resource.url,
-            description=resource.description or "",
-            mime_type=resource.mime_type or "",
-            pay_to=requirement.pay_to,
-            max_timeout_seconds=requirement.max_timeout_seconds,
-            asset=requirement.asset,
-            extra=requirement.extra,
-        )
-        for requirement in requirements
-    ]
-    body = PaymentRequiredV1(x402_version=1, error=code, accepts=accepts).model_dump(by_alias=True, exclude_none=True)
-    body["message"] = message
-    return body
+def _outcome_unknown(payment_response: str | None) -> list[Message]:
+    body = {"error": {"code": ERR_SETTLEMENT_UNKNOWN, "message": OUTCOME_UNKNOWN_MESSAGE, "field": None}}
+    headers = {"Retry-After": str(OUTCOME_UNKNOWN_RETRY_S), "Cache-Control": "no-store"}
+    if payment_response is not None:
+        headers["PAYMENT-RESPONSE"] = payment_response
+    return messages(504, body, headers)
 
 
-def _copy_payment_response_to_v1(headers: MutableHeaders, terms: PaymentTerms) -> None:
-    if "payment-response" in headers:
-        headers["X-PAYMENT-RESPONSE"] = _v1_payment_response(headers["payment-response"], terms)
+def _rate_limited_messages(wait_s: float, message: str) -> list[Message]:
+    body = {"error": {"code": ERR_RATE_LIMITED, "message": message, "field": None}}
+    return messages(429, body, {"Retry-After": str(int(wait_s)), "Cache-Control": "no-store"})
 
 
-def _v1_payment_response(encoded: str, terms: PaymentTerms) -> str:
-    settled = decode_payment_response_header(encoded).model_dump(by_alias=True, exclude_none=True)
-    settled["network"] = terms.network.v1_name  # v1 names networks ("base"), v2 uses CAIP-2 ids
-    return base64.b64encode(json.dumps(settled).encode("utf-8")).decode("ascii")
-
-
-def _messages(status: int, body: dict[str, Any], headers: dict[str, str]) -> list[Message]:
-    content = json.dumps(body).encode("utf-8")
-    raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
-    raw += [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode("ascii"))]
-    return [
-        {"type": "http.response.start", "status": status, "headers": raw},
-        {"type": "http.response.body", "body": content, "more_body": False},
-    ]
-
-
-def _json_response(
-    status: int, body: dict[str, Any], headers: dict[str, str]
-) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+def _rate_limited(wait_s: float, message: str) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     async def respond(scope: Scope, receive: Receive, send: Send) -> None:
-        for message in _messages(status, body, headers):
-            await send(message)
+        for message_ in _rate_limited_messages(wait_s, message):
+            await send(message_)
 
     return respond
+
+
+def _has_payment_header(scope: Scope) -> bool:
+    return any(name in (b"payment-signature", b"x-payment") for name, _ in scope.get("headers", ()))
+
+
+def _client_host(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "-"
+
+
+class AnswerCapture:
+    """Between the SDK's middleware and the routes: keeps a copy of a paid request's successful answer on
+    its PaymentAttempt, so that the audio of a payment whose settlement outcome is unknown can be held."""
+
+    def __init__(self, app: ASGIApp, *, paths: Sequence[str]) -> None:
+        self.app = app
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        attempt = current_attempt.get()
+        if scope["type"] != "http" or attempt is None or scope.get("path") not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        status = 0
+        headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+
+        async def capturing_send(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status, headers = message["status"], list(message.get("headers", []))
+            elif message["type"] == "http.response.body" and status < 400:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    attempt.captured = (status, headers, b"".join(chunks))
+            await send(message)
+
+        await self.app(scope, receive, capturing_send)
 
 
 def _missing_text(route: PaidRoute) -> InputError:
@@ -449,61 +578,3 @@ def _missing_text(route: PaidRoute) -> InputError:
         field=route.text_field,
         code="text_missing",
     )
-
-
-def _bad_payment(message: str) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    return error_response(400, ERR_INVALID_PAYLOAD, message, "PAYMENT-SIGNATURE")
-
-
-def _first_error(exc: ValidationError | ValueError) -> str:
-    if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        location = ".".join(str(part) for part in first.get("loc", ()))
-        return f"{location}: {first.get('msg', 'invalid')}" if location else str(first.get("msg", "invalid"))
-    return str(exc)
-
-
-def _request_id(scope: Scope) -> str:
-    state = scope.get("state") or {}
-    request_id = state.get("request_id")
-    return str(request_id) if request_id else uuid.uuid4().hex[:16]
-
-
-def _set_query_param(scope: Scope, name: str, value: str) -> None:
-    pairs = [(k, v) for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)]
-    pairs = [(k, v) for k, v in pairs if k != name] + [(name, value)]
-    scope["query_string"] = urlencode(pairs).encode("latin-1")
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise InputError(f"body exceeds {limit} bytes", field="body", code="too_large", status=413)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replaying_receive(body: bytes, receive: Receive) -> Receive:
-    """A receive that hands out the buffered body once, then defers to the real one (for disconnects)."""
-    delivered = False
-
-    async def replay() -> Message:
-        nonlocal delivered
-        if not delivered:
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-async def _no_more_messages() -> Message:
-    return {"type": "http.disconnect"}

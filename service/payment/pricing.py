@@ -2,6 +2,9 @@
 
     price_per_second_atomic = ceil(price_per_minute_usd x 10^decimals / 60)     $0.01/min -> 167
     amount_atomic           = ceil(duration_s x price_per_second_atomic)        1 s -> 167, 5 s -> 835
+                              x steps / included_steps, when more sampler steps than the model's default
+                              are asked for (each step is one more pass of the model)
+                              and at least min_charge_atomic (one settlement costs us gas)
 
 Rounding the per-second rate up first is what the original server did (167 units/s, $0.01002/min); it keeps
 the 1 s and 5 s prices of the original (a single ceil over the per-minute rate would give 834 for 5 s).
@@ -14,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from fractions import Fraction
 
 from model.errors import InputError
 
@@ -30,6 +34,7 @@ class DurationBounds:
 class Pricing:
     price_per_minute_usd: Decimal
     decimals: int
+    min_charge_usd: Decimal = Decimal(0)
 
     def __post_init__(self) -> None:
         if not self.price_per_minute_usd.is_finite() or self.price_per_minute_usd <= 0:
@@ -39,8 +44,15 @@ class Pricing:
     def price_per_second_atomic(self) -> int:
         return int(math.ceil(self.price_per_minute_usd * (10**self.decimals) / 60))
 
-    def amount_atomic(self, duration_s: Decimal) -> int:
-        return int(math.ceil(duration_s * self.price_per_second_atomic))
+    @property
+    def min_charge_atomic(self) -> int:
+        return int(math.ceil(self.min_charge_usd * (10**self.decimals)))
+
+    def amount_atomic(self, duration_s: Decimal, steps: int | None = None, included_steps: int | None = None) -> int:
+        amount = Fraction(duration_s) * self.price_per_second_atomic
+        if steps is not None and included_steps is not None and steps > included_steps:
+            amount = amount * steps / included_steps
+        return max(math.ceil(amount), self.min_charge_atomic)
 
     def amount_usd(self, amount_atomic: int) -> Decimal:
         return Decimal(amount_atomic).scaleb(-self.decimals)
@@ -67,6 +79,25 @@ def parse_duration(raw: str, bounds: DurationBounds) -> Decimal:
             code="out_of_range",
         )
     return duration_s
+
+
+def parse_steps(raw: object, max_steps: int) -> int:
+    """A request's `steps` as an int in [1, max_steps] (the price depends on it).
+
+    Raises:
+        InputError: not a whole number in range (field "steps").
+    """
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise InputError("steps must be a whole number", field="steps", code="invalid")
+    try:
+        steps = int(raw)
+    except ValueError:
+        raise InputError(
+            f"steps must be a whole number, got {str(raw)[:20]!r}", field="steps", code="invalid"
+        ) from None
+    if not 1 <= steps <= max_steps:
+        raise InputError(f"steps must be between 1 and {max_steps}, got {steps}", field="steps", code="out_of_range")
+    return steps
 
 
 def quantize_estimate(duration_s: float, bounds: DurationBounds) -> Decimal:

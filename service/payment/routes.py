@@ -3,6 +3,7 @@
 GET /.well-known/x402                    {version: 1, resources, instructions, payment: {...}}
 GET /v1/price?duration=3                 the exact amount a paid request for 3 s will ask
 GET /v1/price?text=Hello%20there         the same for a request without duration (estimated from text)
+GET /v1/price?duration=3&steps=8         more sampler steps than the model's default cost proportionally more
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from pydantic import BaseModel, Field
 from model.errors import InputError
 from service.payment.middleware import PaidRoute
 from service.payment.networks import PaymentTerms
-from service.payment.pricing import DurationBounds, Pricing, format_duration, parse_duration, quantize_estimate
+from service.payment.pricing import (
+    DurationBounds,
+    Pricing,
+    format_duration,
+    parse_duration,
+    parse_steps,
+    quantize_estimate,
+)
 from service.payment.settings import PaymentMode
 
 
@@ -34,15 +42,20 @@ class PaymentInfo:
     bounds: DurationBounds
     estimate_duration_s: Callable[[str], float]
     public_url: str | None
+    max_text_chars: int
+    max_steps: int
+    included_steps: Callable[[], int | None]  # the model's default steps: more cost proportionally more
 
 
 class PriceQuote(BaseModel):
     duration_s: str = Field(description="The duration that is priced (and synthesized), in seconds.")
     duration_source: Literal["duration", "text"] = Field(description="Given, or estimated from the text.")
+    steps: int | None = Field(description="Sampler steps priced (null: the model's default).")
     amount_atomic: str = Field(description="Token units to authorize: the x402 `amount` (USDC has 6 decimals).")
     amount_usd: str
     price_per_minute_usd: str
     price_per_second_atomic: int
+    min_charge_atomic: int = Field(description="No paid request costs less than this.")
     payment_mode: PaymentMode
     network: str | None = Field(description="CAIP-2 network id; null when payments are off.")
     asset: str | None
@@ -123,9 +136,17 @@ def build_payment_router(info: PaymentInfo) -> APIRouter:
     @router.get("/v1/price", operation_id="payment-get_price", response_model=PriceQuote)
     async def get_price(
         duration: Annotated[str | None, Query(description="Seconds of audio to price.")] = None,
-        text: Annotated[str | None, Query(description="Text to estimate the duration from.", max_length=4000)] = None,
+        text: Annotated[str | None, Query(description="Text to estimate the duration from.")] = None,
+        steps: Annotated[str | None, Query(description="Sampler steps (default: the model's own).")] = None,
     ) -> PriceQuote:
         """Price of a paid request, without paying: the amount the 402 will ask for."""
+        if text is not None and len(text) > info.max_text_chars:  # checked before espeak-ng runs
+            raise InputError(
+                f"text has {len(text)} characters; the limit is {info.max_text_chars}",
+                field="text",
+                code="text_too_long",
+            )
+        priced_steps = parse_steps(steps, info.max_steps) if steps is not None else None
         if duration is not None:
             duration_s, source = parse_duration(duration, info.bounds), "duration"
         elif text is not None and text.strip():
@@ -133,14 +154,16 @@ def build_payment_router(info: PaymentInfo) -> APIRouter:
             duration_s, source = quantize_estimate(estimate_s, info.bounds), "text"
         else:
             raise InputError("pass duration (seconds) or text to price", field="duration", code="missing")
-        amount = info.pricing.amount_atomic(duration_s) if info.terms is not None else 0
+        amount = info.pricing.amount_atomic(duration_s, priced_steps, info.included_steps()) if info.terms else 0
         return PriceQuote(
             duration_s=format_duration(duration_s),
             duration_source=source,  # type: ignore[arg-type]
+            steps=priced_steps,
             amount_atomic=str(amount),
             amount_usd=str(info.pricing.amount_usd(amount).normalize() if amount else Decimal(0)),
             price_per_minute_usd=str(info.pricing.price_per_minute_usd),
             price_per_second_atomic=info.pricing.price_per_second_atomic,
+            min_charge_atomic=info.pricing.min_charge_atomic if info.terms else 0,
             payment_mode=info.mode,
             network=info.terms.network.caip2 if info.terms else None,
             asset=info.terms.asset if info.terms else None,

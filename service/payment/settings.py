@@ -10,10 +10,12 @@ free. Tests that do not exercise payments set `mode="off"`.
 
 from __future__ import annotations
 
+import ipaddress
 from decimal import Decimal
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from web3 import Web3
 
 from service.payment.networks import NetworkName
@@ -23,6 +25,9 @@ PaymentMode = Literal["off", "local", "facilitator"]
 
 class PaymentSettings(BaseModel):
     """x402 payment knobs; see the README section "Payments" for what each one does."""
+
+    # Validation errors would otherwise quote their input, and one of these inputs is a private key.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     mode: PaymentMode = Field(
         default="local",
@@ -81,6 +86,39 @@ class PaymentSettings(BaseModel):
     public_url: str | None = Field(
         default=None, description="Public base URL used in /.well-known/x402; unset: taken from each request."
     )
+    replicas: int = Field(
+        default=1,
+        ge=1,
+        description="Processes that serve this pay_to. Above 1 the ledger must be PostgreSQL (one shared ledger): "
+        "separate SQLite files would each accept the same payment once.",
+    )
+    allow_contract_wallets: bool = Field(
+        default=False,
+        description="Accept payers with code (EIP-1271 smart wallets). Off: a contract's isValidSignature may answer "
+        "differently in eth_call and in the settlement transaction, which would cost gas on every request.",
+    )
+    min_charge_usd: Decimal = Field(
+        default=Decimal("0"),
+        ge=0,
+        description="Smallest amount a paid request costs, in USD; set it above the gas one settlement costs.",
+    )
+    client_attempts_per_min: float = Field(
+        default=120, ge=0, description="Payment attempts one client address may make per minute (0: no limit)."
+    )
+    payer_attempts_per_min: float = Field(
+        default=60, ge=0, description="Payment attempts one payer may make per minute, after its signature is checked."
+    )
+    attempts_burst: int = Field(
+        default=30, ge=1, description="Attempts allowed at once before the per-minute rates apply."
+    )
+    max_threads: int = Field(
+        default=16, ge=1, le=256, description="Worker threads for payment calls (RPC, ledger), apart from all others."
+    )
+    devchain_started: bool = Field(
+        default=False,
+        description="Set by `smalltts run` when it started the local anvil itself: only then does GET /v1/devchain "
+        "publish the dev chain's RPC URL and the dev payer's key.",
+    )
     instance_id: str | None = Field(
         default=None,
         description="Names this replica in the ledger; unset: the host name. Keep it stable across restarts.",
@@ -95,15 +133,30 @@ class PaymentSettings(BaseModel):
             raise ValueError(f"not an EVM address: {value!r}")
         return Web3.to_checksum_address(value)
 
-    @field_validator("facilitator_private_key")
+    @field_validator("facilitator_private_key", mode="before")
     @classmethod
-    def check_key(cls, value: SecretStr | None) -> SecretStr | None:
+    def check_key(cls, value: object) -> SecretStr | None:
         if value is None:
             return None
-        text = value.get_secret_value().removeprefix("0x")
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(raw, str):
+            raise ValueError("facilitator_private_key must be a string of hex digits")
+        text = raw.strip().removeprefix("0x")  # a key file or a secret mount often ends with a newline
         if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
             raise ValueError("facilitator_private_key must be 32 bytes of hex (64 hex digits, optional 0x)")
         return SecretStr("0x" + text)
+
+    @field_validator("facilitator_url")
+    @classmethod
+    def check_facilitator_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("facilitator_url must be an http(s) URL")
+        if url.scheme == "http" and not is_loopback_host(url.hostname):
+            raise ValueError("facilitator_url must use https unless the facilitator runs on this machine (loopback)")
+        return value
 
     @model_validator(mode="after")
     def check_mode(self) -> PaymentSettings:
@@ -117,4 +170,18 @@ class PaymentSettings(BaseModel):
                 f"confirmation_timeout_s ({self.confirmation_timeout_s}) must be below min_validity_s "
                 f"({self.min_validity_s})"
             )
+        if self.replicas > 1 and self.mode != "off" and not (self.ledger_url or "").startswith("postgres"):
+            raise ValueError(
+                f"replicas={self.replicas} share one pay_to: the ledger must be one PostgreSQL database "
+                "(ledger_url=postgresql://...), not a SQLite file per process"
+            )
         return self
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

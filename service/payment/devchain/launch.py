@@ -156,6 +156,7 @@ def devchain_payment_settings(payment: PaymentSettings, chain: DevChain, state_d
             "pay_to": chain.facts.pay_to,
             "facilitator_private_key": SecretStr(chain.facilitator_key),
             "ledger_url": payment.ledger_url or f"sqlite:///{ledger_path}",
+            "devchain_started": True,
         }
     )
 

@@ -21,6 +21,11 @@ PAY_TO = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
 FACILITATOR_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 
 
+DEVCHAIN = {
+    "mode": "local", "network": "devchain", "asset": TOKEN, "pay_to": PAY_TO, "facilitator_private_key": FACILITATOR_KEY
+}  # fmt: skip
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -47,6 +52,7 @@ async def test_dev_chain_hands_out_the_funded_dev_payer(tmp_path: Path) -> None:
             asset=TOKEN,
             pay_to=PAY_TO,
             facilitator_private_key=FACILITATOR_KEY,
+            devchain_started=True,
         )
     )
     assert reply.status_code == 200
@@ -67,8 +73,12 @@ async def test_dev_chain_hands_out_the_funded_dev_payer(tmp_path: Path) -> None:
         {"mode": "off"},
         {"mode": "local", "network": "base-sepolia", "pay_to": PAY_TO, "facilitator_private_key": FACILITATOR_KEY},
         {"mode": "local", "network": "base", "pay_to": PAY_TO, "facilitator_private_key": FACILITATOR_KEY},
+        # The dev chain shares Base Sepolia's chain id: a devchain setting aimed at a remote RPC (a real
+        # Sepolia node, its API key in the URL) or at an anvil this service did not start publishes nothing.
+        {**DEVCHAIN, "rpc_url": "https://base-sepolia.example/v2/API-KEY", "devchain_started": True},
+        {**DEVCHAIN, "rpc_url": "http://127.0.0.1:8545"},
     ],
-    ids=["payments-off", "base-sepolia", "base"],
+    ids=["payments-off", "base-sepolia", "base", "devchain-remote-rpc", "devchain-not-started-here"],
 )
 async def test_no_dev_payer_outside_the_dev_chain(tmp_path: Path, payment: dict[str, Any]) -> None:
     app_settings = settings(tmp_path, **payment)

@@ -87,6 +87,8 @@ def payment_settings(chain: DevChain, ledger_url: str, **overrides: Any) -> Paym
         "facilitator_private_key": chain.facilitator_key,
         "ledger_url": ledger_url,
         "reconcile_interval_s": 3600,  # tests reconcile explicitly
+        "client_attempts_per_min": 0,  # every test client is 127.0.0.1: the rate-limit tests switch them on
+        "payer_attempts_per_min": 0,
         **overrides,
     }
     return PaymentSettings(**values)

@@ -17,23 +17,24 @@ from typing import Any
 import httpx
 import pytest
 import requests
+from eth_account import Account
 from x402.http import FacilitatorConfig, HTTPFacilitatorClient
 from x402.schemas import PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse
 
 from model.runtime.synthesizer import Synthesizer
 from service.app import create_app
 from service.commands.bench_pay import running_server
+from service.payment.chain import PayerFunds
 from service.payment.devchain.launch import DevChain, start_devchain
 from service.payment.facilitator import (
     ERR_PAYMENT_UNAVAILABLE,
     GuardedFacilitator,
     PaymentAttempt,
-    RemoteFacilitator,
-    ThreadedFacilitator,
     ValidityPolicy,
     current_attempt,
     parse_authorization,
 )
+from service.payment.inner import RemoteFacilitator, ThreadedFacilitator
 from service.payment.ledger import Ledger
 from service.settings import Settings
 from tests.service.payment.support import (
@@ -47,13 +48,15 @@ from tests.service.payment.support import (
     paying_client,
     payment_settings,
     rpc,
+    sign_authorization,
 )
 from tests.service.payment.test_middleware import _sdk_payment
 from tests.service.support import form
 
 pytestmark = pytest.mark.anyio
 
-PAYER = "0x" + "aa" * 20
+PAYER_KEY = "0x" + "a1" * 32
+PAYER = Account.from_key(PAYER_KEY).address.lower()
 PAY_TO = "0x" + "bb" * 20
 TOKEN = "0x" + "cc" * 20
 POLICY = ValidityPolicy(min_validity_s=150, max_timeout_s=300, slack_s=30)
@@ -93,16 +96,35 @@ def _requirements() -> PaymentRequirements:
     )  # fmt: skip
 
 
-def _payload(nonce: str | None = None, valid_before_in_s: int = 300, valid_after: int = 0) -> PaymentPayload:
-    authorization = {
-        "from": PAYER, "to": PAY_TO, "value": "334", "validAfter": str(valid_after),
-        "validBefore": str(int(time.time()) + valid_before_in_s), "nonce": nonce or "0x" + secrets.token_hex(32),
-    }  # fmt: skip
+def _payload(
+    nonce: str | None = None, valid_before_in_s: int = 300, valid_after: int = 0, key: str = PAYER_KEY
+) -> PaymentPayload:
+    """A payload signed by `key` (the payer's unless a test forges one) for the terms of `_requirements()`."""
+    authorization, signature = sign_authorization(
+        key, token=TOKEN, chain_id=84532, name="USDC", to=PAY_TO, value=334, valid_after=valid_after,
+        valid_before=int(time.time()) + valid_before_in_s, nonce=nonce or "0x" + secrets.token_hex(32),
+    )  # fmt: skip
+    authorization["from"] = Account.from_key(PAYER_KEY).address  # a forger claims the payer's funds
     return PaymentPayload(
-        x402_version=2,
-        accepted=_requirements(),
-        payload={"signature": "0x" + "ab" * 65, "authorization": authorization},
+        x402_version=2, accepted=_requirements(), payload={"signature": signature, "authorization": authorization}
     )
+
+
+class FakeChain:
+    """The payer reads (balance, code) and the authorization state, as told; counts the calls."""
+
+    def __init__(self, balance_atomic: int = 10**9, is_contract: bool = False, used: bool = True) -> None:
+        self.funds = PayerFunds(balance_atomic=balance_atomic, is_contract=is_contract)
+        self.used = used
+        self.calls = 0
+
+    def payer_funds(self, payer: str) -> PayerFunds:
+        self.calls += 1
+        return self.funds
+
+    def authorization_used(self, payer: str, nonce: str) -> bool:
+        self.calls += 1
+        return self.used
 
 
 @pytest.fixture
@@ -114,7 +136,13 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 
 def _guard(inner: Any, ledger: Ledger, **kwargs: Any) -> GuardedFacilitator:
-    values: dict[str, Any] = {"owner": "test", "verify_timeout_s": 5.0, "settle_timeout_s": 5.0, **kwargs}
+    values: dict[str, Any] = {
+        "chain": FakeChain(),
+        "owner": "test",
+        "verify_timeout_s": 5.0,
+        "settle_timeout_s": 5.0,
+        **kwargs,
+    }
     return GuardedFacilitator(inner, ledger, POLICY, **values)
 
 
@@ -179,7 +207,7 @@ async def test_an_outage_is_reported_as_unavailable_never_as_a_bad_payment(ledge
     with in_request(attempt):
         result = await guard.verify(_payload(), _requirements())
     assert result.invalid_reason == ERR_PAYMENT_UNAVAILABLE
-    assert attempt.unavailable is not None and "ConnectionError" in attempt.unavailable
+    assert attempt.unavailable == "the payment network's RPC is unreachable"  # our words, not the exception's
     assert ledger.entries() == []
 
 
@@ -212,8 +240,9 @@ async def test_a_slow_verification_times_out_as_unavailable(ledger: Ledger) -> N
 async def test_settlement_outcome_is_recorded(ledger: Ledger, answer: SettleResponse, state: str) -> None:
     guard = _guard(FakeFacilitator(settle=answer), ledger)
     payload = _payload()
-    assert (await guard.verify(payload, _requirements())).is_valid
-    result = await guard.settle(payload, _requirements())
+    with in_request(_attempt()):
+        assert (await guard.verify(payload, _requirements())).is_valid
+        result = await guard.settle(payload, _requirements())
     assert result == answer
     authorization = parse_authorization(payload.payload)
     entry = ledger.get(authorization.payer, authorization.nonce)
@@ -331,7 +360,7 @@ async def test_rpc_dying_mid_run_gives_503_and_never_free_audio(
     assert entries[1].error_reason is not None
 
 
-async def test_a_settlement_not_confirmed_in_time_is_pending_then_reconciled(
+async def test_a_settlement_not_confirmed_in_time_is_outcome_unknown_then_the_same_header_gets_the_audio(
     tmp_path: Path, tiny_model_dir: Path, synthesizer: Synthesizer, reference_wav: bytes
 ) -> None:
     holding = HoldingSynthesizer(synthesizer)
@@ -342,29 +371,49 @@ async def test_a_settlement_not_confirmed_in_time_is_pending_then_reconciled(
         )  # fmt: skip
         payer = new_payer(chain)
         with live_service(create_app(settings, synthesizers=[holding])) as service:
-            async with paying_client(service.url, payer) as client:
-                holding.hold()
-                request = asyncio.create_task(
-                    client.post("/synthesize", params={"duration": "1"}, **form("Slow.", audio=reference_wav))
-                )
-                assert await asyncio.to_thread(holding.entered.wait, 30)
-                rpc(chain, "evm_setAutomine", False)  # the settlement transaction will sit in the mempool
-                holding.release()
-                reply = await request
+            async with httpx.AsyncClient(base_url=service.url, timeout=60) as plain:
+                unpaid = await plain.post("/synthesize", params={"duration": "1"}, **form("Slow.", audio=reference_wav))
+            header = await _sdk_payment(decode_header(unpaid.headers["PAYMENT-REQUIRED"]), payer)
+
+            async def again() -> httpx.Response:
+                async with httpx.AsyncClient(base_url=service.url, timeout=60) as plain:
+                    return await plain.post(
+                        "/synthesize", params={"duration": "1"}, headers={"PAYMENT-SIGNATURE": header},
+                        **form("Slow.", audio=reference_wav),
+                    )  # fmt: skip
+
+            holding.hold()
+            request = asyncio.create_task(again())
+            assert await asyncio.to_thread(holding.entered.wait, 30)
+            rpc(chain, "evm_setAutomine", False)  # the settlement transaction will sit in the mempool
+            holding.release()
+            reply = await request
             [entry] = service.layer.ledger.entries()
             assert (entry.state, entry.error_reason) == ("pending", "settlement_pending")
+            still_unknown = await again()
             rpc(chain, "evm_setAutomine", True)
             rpc(chain, "evm_mine")
-            service.layer.reconcile(after_restart=False)
+            collected = await again()
+            replayed = await again()
             settled = service.layer.ledger.get(entry.payer, entry.nonce)
             paid = balance(chain, payer.address)
-    assert reply.status_code == 402 and reply.headers["content-type"] == "application/json"  # audio withheld
+            completed = service.completed_requests()
+    # An honest answer: the outcome is unknown, the same header (not a new signature) collects the audio.
+    assert reply.status_code == 504 and reply.headers["content-type"] == "application/json"
+    assert reply.json()["error"]["code"] == "settlement_outcome_unknown" and reply.headers["retry-after"]
     receipt = decode_header(reply.headers["PAYMENT-RESPONSE"])
     assert receipt["success"] is False and receipt["errorReason"] == "settlement_pending"
     assert receipt["transaction"] == entry.tx_hash and entry.tx_hash
-    assert reply.json()["error"] == "settlement_pending"
+    assert still_unknown.status_code == 504
+    assert collected.status_code == 200 and collected.headers["content-type"] == "audio/wav"
+    assert decode_header(collected.headers["PAYMENT-RESPONSE"]) == {
+        "success": True, "payer": payer.address, "transaction": entry.tx_hash, "network": "eip155:84532",
+    }  # fmt: skip
+    assert replayed.status_code == 402  # handed out once; the authorization is spent
     assert settled is not None and (settled.state, settled.tx_hash) == ("settled", entry.tx_hash)
     assert paid == 1_000_000 - 167
+    assert completed == 1  # synthesized once, delivered once
+    assert collected.content and collected.content[:4] == b"RIFF"
 
 
 async def test_failed_synthesis_is_never_settled_and_frees_the_payment(
@@ -471,5 +520,5 @@ async def test_a_facilitator_answering_without_a_verdict_is_an_outage(ledger: Le
     with in_request(attempt):
         result = await guard.verify(_payload(), _requirements())
     assert result.invalid_reason == ERR_PAYMENT_UNAVAILABLE
-    assert attempt.unavailable is not None and "500" in attempt.unavailable
+    assert attempt.unavailable == "the payment facilitator did not answer with a verdict"
     assert ledger.entries() == []
