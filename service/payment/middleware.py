@@ -503,12 +503,13 @@ class PaymentEdge:
 
 
 def _outcome_is_unknown(attempt: PaymentAttempt) -> bool:
-    """Settlement started and ended without a verdict: a transaction may be on its way."""
+    """Settlement started and ended without a verdict (a timeout, the RPC failing mid-way, a receipt not seen
+    in time): a transaction may be on its way, so "nothing was charged" would be a lie."""
     if not attempt.settle_started:
         return False
     settlement = attempt.settlement
-    if settlement is None:
-        return True
+    if settlement is None or attempt.unavailable is not None:
+        return settlement is None or not settlement.success
     return not settlement.success and settlement.error_reason in (ERR_SETTLEMENT_PENDING, ERR_SETTLEMENT_UNKNOWN)
 
 

@@ -179,7 +179,8 @@ class PaymentSettings(BaseModel):
 
 
 def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
+    """localhost, *.localhost (RFC 6761: never sent to DNS; compose's anvil alias uses it) or a loopback IP."""
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

@@ -214,8 +214,9 @@ def test_replicas_share_one_postgres_ledger(stack: Path) -> None:
     assert "tts-1" not in services["tts-1"]["depends_on"]
     for name in ("tts-2", "tts-3"):
         assert services[name]["depends_on"]["tts-1"]["condition"] == "service_healthy"
+    # tts and tts-gpu share their own ledger (tests/service/payment/test_compose_ledger.py), never this one.
     for name in set(HTTP_SERVICES) - set(REPLICAS):
-        assert "SMALLTTS_PAYMENT__LEDGER_URL" not in environment(services[name]), name
+        assert environment(services[name])["SMALLTTS_PAYMENT__LEDGER_URL"] != url, name
 
 
 def test_balancer_upstream_lists_exactly_the_replicas() -> None:
@@ -326,7 +327,7 @@ def test_devchain_containers_build_valid_settings(name: str, monkeypatch: pytest
     if name in REPLICAS:
         assert payment.ledger_url == "postgresql://smalltts:smalltts@postgres:5432/smalltts"
     else:
-        assert payment.ledger_url is None  # SQLite in the container's /data
+        assert payment.ledger_url == "sqlite:////ledger/payments.sqlite3"  # one file shared by tts and tts-gpu
 
 
 @pytest.mark.parametrize("name", HTTP_SERVICES)

@@ -59,6 +59,40 @@ def test_one_of_many_concurrent_reservations_wins_across_connections(ledger_url:
     assert len(rows) == 1 and rows[0].state == "reserved"
 
 
+def test_reservations_in_flight_never_exceed_the_funds_across_connections(ledger_url: str) -> None:
+    # Eight requests of one payer, distinct nonces, at once, each on its own connection (as replicas would):
+    # funds of 700 cover two of 334. Without the payer lock, concurrent snapshots would each see room.
+    ledgers = [Ledger(ledger_url) for _ in range(8)]
+    for each in ledgers:
+        each.open()
+    barrier = threading.Barrier(len(ledgers))
+    outcomes: list[str] = []
+
+    def reserve(each: Ledger, index: int) -> None:
+        barrier.wait()
+        outcomes.append(each.reserve_within(_reservation(nonce="0x" + f"{index:064x}"), funds_atomic=700))
+
+    threads = [threading.Thread(target=reserve, args=(each, i)) for i, each in enumerate(ledgers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    in_flight = ledgers[0].in_flight_atomic("0xAbCd" + "00" * 18)
+    for each in ledgers:
+        each.close()
+    assert sorted(outcomes) == ["over_funds"] * 6 + ["reserved"] * 2
+    assert in_flight == 668
+
+
+def test_settled_rows_free_the_funds_they_held(ledger: Ledger) -> None:
+    first = _reservation(nonce="0x" + "01" * 32)
+    assert ledger.reserve_within(first, funds_atomic=334) == "reserved"
+    assert ledger.reserve_within(_reservation(nonce="0x" + "02" * 32), funds_atomic=334) == "over_funds"
+    assert ledger.reserve_within(first, funds_atomic=10_000) == "in_use"
+    ledger.transition(first.payer, first.nonce, "released", from_states=("reserved",))
+    assert ledger.reserve_within(_reservation(nonce="0x" + "02" * 32), funds_atomic=334) == "reserved"
+
+
 def test_keys_are_case_insensitive(ledger: Ledger) -> None:
     assert ledger.reserve(_reservation(payer="0x" + "AB" * 20, nonce="0x" + "CD" * 32))
     assert not ledger.reserve(_reservation(payer="0x" + "ab" * 20, nonce="0x" + "cd" * 32))
@@ -119,6 +153,15 @@ def test_sqlite_ledger_uses_wal(tmp_path: Path) -> None:
 
     with sqlite3.connect(tmp_path / "l.sqlite3") as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_sqlite_ledger_syncs_every_commit_to_disk(tmp_path: Path) -> None:
+    # synchronous is a per-connection setting, so it is read from the ledger's own connection.
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.sqlite3'}")
+    ledger.open()
+    _, rows = ledger._execute("PRAGMA synchronous", ())
+    ledger.close()
+    assert rows == [(2,)]  # FULL; NORMAL (1) may lose the last commits of a WAL database on a power cut
 
 
 def test_unreachable_or_unopened_ledgers_raise_ledger_error(tmp_path: Path) -> None:
