@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "bench-pay": "service.commands.bench_pay",
     "devchain": "service.commands.devchain",
     "batch": "smalltts.cli.batch",
+    "interactive": "smalltts.cli.interactive",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
