@@ -9,7 +9,9 @@
 
 A reservation is capped by the payer's on-chain balance: the amounts of its rows still in flight (reserved,
 served, pending) plus the new one may not exceed it, so that a payer who can pay once cannot have many
-requests verified, synthesized and sent to settle at once (all but one would revert at our gas cost).
+requests verified, synthesized and sent to settle at once (all but one would revert at our gas cost). The cap
+errs on the safe side: between a settlement being mined and its row turning `settled`, its amount is both gone
+from the balance and still in flight, so a payer at the very edge of its balance may be refused for a moment.
 
 A reservation is an atomic insert on the primary key (payer, nonce): of any number of concurrent copies of
 one payment, exactly one gets the row, on one process (SQLite, WAL) or across replicas (PostgreSQL). A
