@@ -1,8 +1,9 @@
 """The bundled demo model (model/demo/, trained by `make train-demo`) loads, stays small and really speaks.
 
-"Speaks" is checked by our CTC ASR (the evaluation ASR, committed in training/demo_state/): it must find a good
-share of the expected phonemes in 2 s of generated speech, while on noise or silence of the same length it finds
-almost none. Quality figures (held-out PER, speaker similarity) are measured by `make demo-export`, not here.
+"Speaks" is checked by the evaluation ASR (committed in training/demo_state/; its own seed and clips, never a
+training loss): it must find most of the expected phonemes of an everyday sentence that is in neither corpus
+source, while on noise or silence of the same length it finds almost none. Quality figures (held-out PER, speaker
+similarity, the 50 everyday sentences) are measured by `make demo-export`, not here.
 """
 
 from __future__ import annotations
@@ -16,17 +17,17 @@ from model.config import read_sidecar
 from model.runtime.assets import demo_dir, repo_root, resolve_model_dir
 from model.runtime.audio import read_reference
 from model.runtime.synthesizer import CODEC_ENCODER, SynthesisRequest, Synthesizer
-from model.text import tokenize
+from model.text import estimate_duration_s, tokenize
 
 DEMO = demo_dir()
 DEMO_ASR = repo_root() / "training" / "demo_state" / "asr.pt"
 REFERENCE = DEMO / "reference.wav"
-# A sentence of the corpus's grammar (its vocabulary is small: see the README's demo section for what happens
-# outside it), spoken by a voice the model never trained on (the shipped reference).
-TEXT = "Did you see where a tired doctor went?"
+# An everyday sentence (training/everyday_sentences.txt: from neither corpus source), spoken by a voice the model
+# never trained on (the shipped reference).
+TEXT = "The weather is nice today."
 MAX_MODEL_BYTES = 60 * 1024 * 1024
 # The most phoneme errors the ASR may make on the demo's speech; on noise and silence it misses far more.
-MAX_PER = 0.4
+MAX_PER = 0.25
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,10 @@ def test_demo_model_is_shipped_trained_and_small() -> None:
     sidecar = read_sidecar(DEMO / "dmd" / "denoiser.onnx")
     assert sidecar is not None and sidecar["trained"] is True
     assert sidecar["model"]["preset"] == "demo" and sidecar["model"]["codec"]["kind"] == "mel"
+    # The distilled student, sampled as it was trained: its own 4 timesteps, one denoiser pass each.
+    schedule = sidecar["model"]["schedule"]
+    assert (schedule["sampler"], schedule["num_steps"], schedule["guidance_scale"]) == ("student", 4, 1.0)
+    assert schedule["student_timesteps"] == [1.0, 0.75, 0.5, 0.25]
     assert REFERENCE.is_file() and DEMO_ASR.is_file()
 
 
@@ -71,13 +76,15 @@ def test_demo_model_is_the_default_without_published_weights(tmp_path: Path, mon
     assert resolve_model_dir(None, models_dir=tmp_path) == DEMO
 
 
-def test_demo_model_speaks_two_seconds(synthesizer: Synthesizer, asr) -> None:  # type: ignore[no-untyped-def]
+def test_demo_model_speaks_an_everyday_sentence(synthesizer: Synthesizer, asr) -> None:  # type: ignore[no-untyped-def]
     expected = [int(x) for x in tokenize(TEXT).ids]
     ref_latents = synthesizer.encode_reference(read_reference(REFERENCE, synthesizer.sample_rate_hz))
-    request = SynthesisRequest(token_ids=tuple(expected), ref_latents=ref_latents, duration_s=2.0, seed=0)
+    request = SynthesisRequest(
+        token_ids=tuple(expected), ref_latents=ref_latents, duration_s=estimate_duration_s(tokenize(TEXT)), seed=0
+    )
     (result,) = synthesizer.synthesize_batch([request])
     audio = result.audio
-    assert result.duration_s == pytest.approx(2.0, abs=1 / synthesizer.frame_rate_hz)
+    assert result.duration_s == pytest.approx(request.duration_s, abs=1 / synthesizer.frame_rate_hz)
     rms = float(np.sqrt(np.mean(audio**2)))
     assert 0.01 < rms < 0.5 and float(np.abs(audio).max()) <= 1.0
     per = _per(asr, synthesizer, audio, expected)
