@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -83,15 +84,47 @@ def serve(settings: Settings, synthesizers: list[Synthesizer] | None = None) -> 
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
 
 
+def require_free_port(host: str, port: int) -> None:
+    """Raises CliError when something already listens on host:port.
+
+    Checked first, so that a second `make run` says so in one line instead of loading the model, starting a
+    second anvil and replacing the first run's `.smalltts/devchain.json`. (A port taken between this check and
+    uvicorn's bind still fails there, later and louder.)
+    """
+    if port == 0:  # the system picks a free one
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise CliError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+    with socket.socket(family, kind, proto) as sock:
+        # As uvicorn binds: a port still in TIME_WAIT after an earlier run has ended counts as free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            url = f"http://{_url_host(host)}:{port}"
+            raise CliError(
+                f"port {port} is taken ({exc.strerror}); is smalltts already serving on {url}? "
+                "Pick another port: --port N (PORT=N make run)"
+            ) from None
+
+
 def run_serve(args: argparse.Namespace) -> int:
-    settings = resolve_settings_model(build_settings(args))
+    settings = build_settings(args)
+    require_free_port(settings.host, settings.port)
+    settings = resolve_settings_model(settings)
     configure_logging(json_lines=settings.log_json, level=settings.log_level)
     serve(settings)
     return 0
 
 
 def run_run(args: argparse.Namespace) -> int:
-    settings = resolve_settings_model(build_settings(args))
+    settings = build_settings(args)
+    require_free_port(settings.host, settings.port)  # before the model, the dev chain or any file
+    settings = resolve_settings_model(settings)
     configure_logging(json_lines=settings.log_json, level=settings.log_level)
     try:
         synthesizers = load_synthesizers(settings)

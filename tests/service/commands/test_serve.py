@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 from pathlib import Path
 
 import httpx
@@ -62,6 +63,24 @@ def test_run_refuses_a_model_whose_default_steps_exceed_the_maximum(
     from service.cli import main
 
     monkeypatch.setenv("SMALLTTS_MAX_STEPS", "8")
-    assert main(["run", "--model", str(ddim_model_dir)]) == 2
+    assert main(["run", "--port", "0", "--model", str(ddim_model_dir)]) == 2  # 0: whatever else serves on 8000
     last = capsys.readouterr().err.splitlines()[-1]  # after the "loaded model" log line
     assert last.startswith("smalltts: error: the model's default is 12") and "SMALLTTS_MAX_STEPS" in last
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_a_taken_port_is_one_line_before_any_model_chain_or_file(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.cli import main
+
+    monkeypatch.chdir(tmp_path)  # the dev chain would write .smalltts/ here
+    with socket.socket() as first_run:
+        first_run.bind(("127.0.0.1", 0))
+        first_run.listen()
+        port = first_run.getsockname()[1]
+        # A model folder that does not exist: the refusal must come before the model is even looked for.
+        assert main([command, "--port", str(port), "--model", str(tmp_path / "no-model")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"smalltts: error: port {port} is taken")
+    assert list(tmp_path.iterdir()) == []  # no .smalltts/devchain.json, no anvil log, no ledger
