@@ -32,6 +32,7 @@ from model.runtime.graph import CPU_PROVIDER, CUDA_PROVIDER
 from model.runtime.synthesizer import Synthesizer
 from model.text.phonemize import get_phonemizer
 from service.api import devchain, health, meta, speech, synthesize, voices
+from service.api.docs import install_docs
 from service.batching.pool import WorkerPool
 from service.batching.scheduler import BatchingConfig
 from service.deps import ServiceState
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None, *, synthesizers: Sequence[Synth
         lifespan=_lifespan,
         openapi_tags=OPENAPI_TAGS,
         generate_unique_id_function=_operation_id,
+        docs_url=None,  # FastAPI's pages load their scripts from a CDN; install_docs serves them from here
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()
@@ -74,6 +77,7 @@ def create_app(settings: Settings | None = None, *, synthesizers: Sequence[Synth
     install_error_handlers(app)
     for router in (synthesize.router, speech.router, voices.router, health.router, meta.router):
         app.include_router(router)
+    install_docs(app)
     devchain_router = devchain.build_devchain_router(settings.payment)
     if devchain_router is not None:  # only on the local dev chain: it hands out the dev payer's test key
         app.include_router(devchain_router)
