@@ -3,11 +3,13 @@
     smalltts say TEXT [--ref FILE] [--duration S] [--seed N] [--steps N] [--out FILE] [--model DIR]
     smalltts info [--model DIR] [--json]
     smalltts fetch [--repo smallbraineng/smalltts] [--dir DIR]
+    smalltts batch FILE --out-dir DIR   smalltts interactive   (smalltts/cli/: next to the Python API)
     smalltts export ...   smalltts serve ...   smalltts bench ...
 
-Each subcommand lives in its own module under `service/commands/` exposing `register(subparsers)`, which
-adds its parser and sets `handler`; modules are imported here by name so that adding a command touches one
-list. User mistakes print one line (`smalltts: error: ...`) and exit with status 2, never a traceback.
+Each subcommand lives in its own module under `service/commands/` or `smalltts/cli/` exposing
+`register(subparsers)`, which adds its parser and sets `handler`; modules are imported here by name so that
+adding a command touches one list. User mistakes print one line (`smalltts: error: ...`) and exit with status
+2, never a traceback.
 """
 
 from __future__ import annotations
