@@ -100,7 +100,7 @@ def test_piped_lines_become_numbered_files_and_a_failure_sets_the_status(
     out_dir = tmp_path / "out"
     (out_dir).mkdir()
     (out_dir / "0001.wav").write_bytes(b"an earlier session's file")
-    lines = "First line.\n\n/seed 3\nSecond line.\n/seed minus one\n/quit\nNever spoken.\n"
+    lines = f"First line.\n\n/seed 3\n/voice {voice_file}\nSecond line.\n/seed minus one\n/quit\nNever spoken.\n"
     result = subprocess.run(
         _command(tiny_model_dir, voice_file, out_dir),
         input=lines,
@@ -111,8 +111,14 @@ def test_piped_lines_become_numbered_files_and_a_failure_sets_the_status(
     )
     assert result.returncode == 1
     printed = result.stdout.splitlines()
-    assert [line.split(":")[0] for line in printed] == [str(out_dir / "0002.wav"), "seed", str(out_dir / "0003.wav")]
-    assert "seed 3, real-time factor" in printed[2] and ">" not in result.stdout  # no prompt on a pipe
+    assert [line.split(":")[0] for line in printed] == [
+        str(out_dir / "0002.wav"),
+        "seed",
+        "voice",
+        str(out_dir / "0003.wav"),
+    ]
+    assert printed[2].startswith(f"voice: {voice_file} (") and "frames)" in printed[2]
+    assert "seed 3, real-time factor" in printed[3] and ">" not in result.stdout  # no prompt on a pipe
     assert "smalltts: error: /seed takes an integer or 'random', got 'minus one'" in result.stderr
     assert (out_dir / "0001.wav").read_bytes() == b"an earlier session's file"
     assert sorted(p.name for p in out_dir.iterdir()) == ["0001.wav", "0002.wav", "0003.wav"]
