@@ -169,8 +169,8 @@ def synthesize_corpus(
     if cfg.text_source != "grammar":
         train_rows += _coverage_clips(out_dir, speakers)
     manifest = _write_jsonl(out_dir / "manifest.jsonl", train_rows)
-    heldout = _write_jsonl(out_dir / "heldout.jsonl", heldout_rows) if heldout_rows else None
-    return manifest, heldout
+    heldout_manifest = _write_jsonl(out_dir / "heldout.jsonl", heldout_rows) if heldout_rows else None
+    return manifest, heldout_manifest
 
 
 def _coverage_clips(out_dir: Path, speakers: list[SpeakerVoice]) -> list[dict[str, str]]:
