@@ -92,14 +92,18 @@ class TokenChain:
             raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
 
     def payer_funds(self, payer: str) -> PayerFunds:
-        """The payer's token balance and whether it is a contract (two reads, before anything is reserved)."""
+        """The payer's token balance and whether it is a contract: one batched round trip, on every payment
+        attempt that passed the signature check, before anything is reserved."""
         address = Web3.to_checksum_address(payer)
         try:
-            balance: int = self._token.functions.balanceOf(address).call()
-            code = self._w3.eth.get_code(address)
+            with self._w3.batch_requests() as batch:
+                batch.add(self._token.functions.balanceOf(address))
+                batch.add(self._w3.eth.get_code(address))
+                results: list[Any] = list(batch.execute())
         except RPC_TRANSPORT_ERRORS as exc:
             raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
-        return PayerFunds(balance_atomic=balance, is_contract=len(code) > 0)
+        balance, code = results
+        return PayerFunds(balance_atomic=int(balance), is_contract=len(code) > 0)
 
     def authorization_used(self, payer: str, nonce: str) -> bool:
         try:

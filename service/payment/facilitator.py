@@ -149,6 +149,11 @@ class GuardedFacilitator:
     def get_supported(self) -> SupportedResponse:
         return self._inner.get_supported()
 
+    async def aclose(self) -> None:
+        close = getattr(self._inner, "aclose", None)
+        if close is not None:
+            await close()
+
     async def verify(self, payload: PaymentPayload, requirements: PaymentRequirements) -> VerifyResponse:
         attempt = current_attempt.get() or PaymentAttempt(request_id="-", route="-", duration_s="-", protocol=2)
         try:
@@ -161,7 +166,9 @@ class GuardedFacilitator:
         if rejection is not None:
             attempt.reject_message = rejection[1]
             return VerifyResponse(is_valid=False, invalid_reason=rejection[0], payer=payer)
-        recovered = recovers_to_payer(authorization, requirements)
+        # Recovery is pure-Python secp256k1 (milliseconds): off the event loop, or a flood of forged headers
+        # would stall every other request.
+        recovered = await run_in_thread(recovers_to_payer, authorization, requirements)
         if not recovered and not (self._allow_contract_wallets and not is_eoa_signature(authorization)):
             attempt.reject_message = _REJECTIONS[ERR_INVALID_SIGNATURE]
             return VerifyResponse(is_valid=False, invalid_reason=ERR_INVALID_SIGNATURE, payer=payer)

@@ -154,6 +154,10 @@ class RemoteFacilitator:
         except (httpx.HTTPError, ValueError) as exc:
             raise FacilitatorUnavailableError(f"facilitator {self._client.url}: {exc}") from exc
 
+    async def aclose(self) -> None:
+        """Close the connections to the facilitator (at shutdown: a kept-alive one would outlive the app)."""
+        await self._client.aclose()
+
     def get_supported(self) -> SupportedResponse:
         try:
             return self._client.get_supported()

@@ -409,6 +409,7 @@ def _wrap_lifespan(app: FastAPI, layer: PaymentLayer) -> None:
                     yield state
             finally:
                 tasks.cancel_scope.cancel()
+        await layer.facilitator.aclose()
         layer.close()
 
     app.router.lifespan_context = lifespan

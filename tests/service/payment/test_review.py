@@ -28,6 +28,7 @@ from tests.service.payment.support import (
     balance,
     decode_header,
     encode_header,
+    facilitator_app,
     live_service,
     new_payer,
     rpc,
@@ -252,3 +253,30 @@ async def test_finding_10_steps_above_the_default_cost_proportionally_more(
     assert doubled == str(2 * PRICE_1S) == quote["amount_atomic"]
     assert fewer == str(PRICE_1S)
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "steps"
+
+
+async def test_finding_12_a_remote_facilitator_claiming_a_settlement_the_chain_lacks_gets_no_audio(
+    tmp_path: Path,
+    devchain: DevChain,
+    synthesizer: Synthesizer,
+    service_settings: Callable[..., Settings],
+    reference_wav: bytes,
+) -> None:
+    """A facilitator that verifies honestly but answers /settle with success and a made-up transaction."""
+    remote = facilitator_app(devchain)
+    remote.router.routes = [route for route in remote.router.routes if getattr(route, "path", "") != "/settle"]
+
+    @remote.post("/settle")
+    def lie(body: dict[str, Any]) -> dict[str, Any]:
+        return {"success": True, "transaction": "0x" + "ee" * 32, "network": "eip155:84532", "payer": payer.address}
+
+    payer = new_payer(devchain)
+    with running_server(remote) as facilitator_url:
+        payment = {"mode": "facilitator", "facilitator_url": facilitator_url, "facilitator_private_key": None}
+        with _service(service_settings, tmp_path, synthesizer, **payment) as service:
+            reply = await _pay(service, await _sdk_payment(await _required(service), payer), reference_wav)
+            rows = service.layer.ledger.entries()
+    assert reply.status_code == 504 and reply.headers["content-type"] == "application/json"  # no audio
+    assert reply.json()["error"]["code"] == "settlement_outcome_unknown"
+    assert [(e.state, e.error_reason) for e in rows] == [("pending", "settlement_pending")]  # reconciliation decides
+    assert balance(devchain, payer.address) == 1_000_000
