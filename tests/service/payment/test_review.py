@@ -201,10 +201,15 @@ async def test_finding_5_junk_headers_from_one_client_are_rate_limited(
     assert unpaid["accepts"]
 
 
-async def test_finding_6_the_quote_caps_text_like_the_paid_routes(paid_service: LiveService) -> None:
+async def test_finding_6_text_is_capped_before_it_is_phonemized_for_a_price(paid_service: LiveService) -> None:
+    # The quote used to accept 4000 characters; every way to a price now stops at the paid routes' 1000.
     async with httpx.AsyncClient(base_url=paid_service.url) as client:
-        reply = await client.get("/v1/price", params={"text": "a" * 1001})
-    assert reply.status_code == 422 and reply.json()["error"]["field"] == "text"
+        quote = await client.get("/v1/price", params={"text": "a" * 1001})
+        speech = await client.post("/v1/audio/speech", json={"input": "a" * 1001, "voice": "default"})
+        synth = await client.post("/synthesize", **form("a" * 1001))
+    assert quote.status_code == 422 and quote.json()["error"]["field"] == "text"
+    assert speech.status_code == 422 and speech.json()["error"]["field"] == "input"
+    assert synth.status_code == 422 and synth.json()["error"]["code"] == "text_too_long"
 
 
 async def test_finding_9_the_dev_chain_network_refuses_an_rpc_that_is_not_a_local_anvil(
