@@ -217,7 +217,7 @@ demo-asr: demo-data
 	$(DEMO_ENV) $(CLI) train asr --preset demo --cpu --data $(DEMO_DIR)/data/train_text --out $(DEMO_DIR)/asr \
 	  --seed $(DEMO_SEED) --steps $(DEMO_ASR_STEPS) $(call resume_flag,$(DEMO_DIR)/asr)
 
-# The evaluation ASR is wider and deeper than the loss ASR (144 x 4, dropout 0.1, 8,000 steps): the 96 x 3 one read
+# The evaluation ASR is wider and deeper than the loss ASR (144 x 4, dropout 0.1, 4,000 steps): the 96 x 3 one read
 # espeak-ng's everyday sentences at 13.7 % PER, the bar is 8 %.
 demo-asr-eval: demo-data
 	$(DEMO_ENV) $(CLI) train asr --cpu --config training/demo_asr_eval.json --data $(DEMO_DIR)/data/asr_eval \

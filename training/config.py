@@ -343,6 +343,7 @@ def distill_config_for(preset: str, **overrides: Any) -> DistillConfig:
         # weights balance the gradients each term sends to x0, measured on the fine-tuned teacher's samples: at
         # weight 1 the CTC term's is 150-260x the DMD term's (DMD's is a mean over b*n*c entries), so 0.01 puts it
         # at 1.5-2.6x and the student stays a distribution matcher that also reads well, not an ASR adversary.
+        # The SV term's is 1.3-4x at weight 1: 0.5.
         base = replace(
             base,
             discriminator=DiscriminatorConfig(
@@ -352,7 +353,7 @@ def distill_config_for(preset: str, **overrides: Any) -> DistillConfig:
                     dim=96, num_heads=4, ffn_dim=256, num_layers=2, kernel_size=7, conv_norm="group"
                 ),
             ),
-            scorer_updates=2, asr_weight=0.01, asr_start_step=0, sv_start_step=100, lr=5e-5, warmup_steps=50,
+            scorer_updates=2, asr_weight=0.01, sv_weight=0.5, asr_start_step=0, sv_start_step=100, lr=5e-5, warmup_steps=50,
             ema_beta=0.99,
             gradient_checkpointing=False, steps=600, checkpoint_every=25, keep_checkpoints=2, log_every=5,
             loader=_DEMO_DISTILL_LOADER,
