@@ -353,8 +353,8 @@ def distill_config_for(preset: str, **overrides: Any) -> DistillConfig:
                     dim=96, num_heads=4, ffn_dim=256, num_layers=2, kernel_size=7, conv_norm="group"
                 ),
             ),
-            scorer_updates=2, asr_weight=0.01, sv_weight=0.5, asr_start_step=0, sv_start_step=100, lr=5e-5, warmup_steps=50,
-            ema_beta=0.99,
+            scorer_updates=2, asr_weight=0.01, sv_weight=0.5, asr_start_step=0, sv_start_step=100, lr=5e-5,
+            warmup_steps=50, ema_beta=0.99,
             gradient_checkpointing=False, steps=600, checkpoint_every=25, keep_checkpoints=2, log_every=5,
             loader=_DEMO_DISTILL_LOADER,
         )  # fmt: skip
