@@ -37,6 +37,7 @@ from service.payment.attempt import redact, set_payment_threads
 from service.payment.authorization import ValidityPolicy
 from service.payment.chain import ChainUnavailableError, TokenChain
 from service.payment.facilitator import GuardedFacilitator
+from service.payment.held import AnswerCapture
 from service.payment.inner import (
     FacilitatorUnavailableError,
     InnerFacilitator,
@@ -44,7 +45,7 @@ from service.payment.inner import (
     build_remote_facilitator,
 )
 from service.payment.ledger import Ledger, LedgerError
-from service.payment.middleware import AnswerCapture, PaidRoute, PaymentEdge
+from service.payment.middleware import PaidRoute, PaymentEdge
 from service.payment.networks import NETWORKS, PaymentTerms
 from service.payment.pricing import DurationBounds, Pricing, parse_duration, parse_steps
 from service.payment.ratelimit import RateLimiter

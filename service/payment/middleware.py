@@ -44,11 +44,9 @@ from x402.http.utils import (
     decode_payment_required_header,
     decode_payment_response_header,
     encode_payment_required_header,
-    encode_payment_response_header,
     encode_payment_signature_header,
 )
-from x402.mechanisms.evm.constants import ERR_SETTLEMENT_PENDING
-from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo, SettleResponse
+from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo
 from x402.schemas.v1 import PaymentPayloadV1
 
 from model.errors import InputError
@@ -58,10 +56,9 @@ from service.payment.authorization import parse_authorization
 from service.payment.facilitator import (
     ERR_PAYMENT_UNAVAILABLE,
     ERR_RATE_LIMITED,
-    ERR_SETTLEMENT_UNKNOWN,
-    NO_VERDICT_ERRORS,
     GuardedFacilitator,
 )
+from service.payment.held import collect_held_answer, hold_answer, outcome_is_unknown, outcome_unknown_messages
 from service.payment.networks import PaymentTerms
 from service.payment.pricing import DurationBounds, format_duration, parse_duration, parse_steps, quantize_estimate
 from service.payment.ratelimit import RateLimiter
@@ -106,13 +103,6 @@ _REASON_MESSAGES = {
     "contract_wallet_not_accepted": "payments from contract wallets are not accepted here",
     "settlement_failed": "the payment could not be settled; nothing was charged",
 }
-OUTCOME_UNKNOWN_MESSAGE = (
-    "the audio was made and its payment was sent for settlement, but the outcome is not known yet: the money "
-    "may or may not have moved. Repeat this request with the very same payment header (do not sign a new "
-    "one): once the payment is settled the audio is returned without a second charge; if it fails you get "
-    "402 and nothing was charged."
-)
-OUTCOME_UNKNOWN_RETRY_S = 10
 
 
 @dataclass(frozen=True)
@@ -202,7 +192,11 @@ class PaymentEdge:
             return
         held = attempt.authorization
         if held is not None and self.vault.has(held.payer, held.nonce):
-            await self._collect(attempt, requirements, resource)(scope, receive, send)
+            answer = await collect_held_answer(
+                self.facilitator, self.vault, self.terms, attempt, requirements, resource
+            )
+            for message in answer:
+                await send(message)
             return
 
         token = current_attempt.set(attempt)
@@ -212,52 +206,6 @@ class PaymentEdge:
             current_attempt.reset(token)
             # The handler raised or the client went away before any response started.
             await self.facilitator.release(attempt, "handler_error_or_disconnect")
-
-    async def _collect_answer(
-        self, attempt: PaymentAttempt, requirements: list[PaymentRequirements], resource: ResourceInfo
-    ) -> list[Message]:
-        """The same header came back for a payment whose settlement outcome was unknown."""
-        authorization = attempt.authorization
-        assert authorization is not None and attempt.header_digest is not None
-        payer, nonce = authorization.payer, authorization.nonce
-        held = self.vault.get(payer, nonce, attempt.header_digest)
-        if held is None:  # another header for the same (payer, nonce): never the audio
-            return messages(402, v1_body(
-                "invalid_exact_evm_nonce_already_used", _REASON_MESSAGES["invalid_exact_evm_nonce_already_used"],
-                requirements, resource, self.terms,
-            ), {"Cache-Control": "no-store"})  # fmt: skip
-        try:
-            outcome, tx_hash = await self.facilitator.settled_outcome(payer, nonce)
-        except NO_VERDICT_ERRORS:
-            outcome, tx_hash = "unknown", None
-        if outcome == "unknown":
-            return _outcome_unknown(None)
-        self.vault.discard(payer, nonce)
-        settle = SettleResponse(
-            success=outcome == "settled", error_reason=None if outcome == "settled" else "settlement_failed",
-            transaction=tx_hash or "", network=self.terms.network.caip2, payer=payer,
-        )  # fmt: skip
-        receipt = encode_payment_response_header(settle)
-        if outcome != "settled":
-            body = v1_body(
-                "settlement_failed", _REASON_MESSAGES["settlement_failed"], requirements, resource, self.terms
-            )
-            return messages(402, body, {"PAYMENT-RESPONSE": receipt, "Cache-Control": "no-store"})
-        headers = [(name, value) for name, value in held.headers if name.lower() != b"payment-response"]
-        headers.append((b"payment-response", receipt.encode("latin-1")))
-        start: Message = {"type": "http.response.start", "status": held.status, "headers": headers}
-        if attempt.legacy_header:
-            copy_payment_response_to_v1(MutableHeaders(scope=start), self.terms)
-        return [start, {"type": "http.response.body", "body": held.body, "more_body": False}]
-
-    def _collect(
-        self, attempt: PaymentAttempt, requirements: list[PaymentRequirements], resource: ResourceInfo
-    ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-        async def respond(scope: Scope, receive: Receive, send: Send) -> None:
-            for message in await self._collect_answer(attempt, requirements, resource):
-                await send(message)
-
-        return respond
 
     def _alias_of_paid_route(self, scope: Scope) -> str | None:
         """A paid path spelled differently ("/synthesize/", "//Synthesize"): the SDK still asks for payment on
@@ -462,9 +410,9 @@ class PaymentEdge:
     ) -> list[Message]:
         sdk_headers = Headers(raw=start["headers"])
         keep = {name: sdk_headers[name] for name in ("payment-required", "payment-response") if name in sdk_headers}
-        if _outcome_is_unknown(attempt):
-            self._hold_answer(attempt)
-            return _outcome_unknown(keep.get("payment-response"))
+        if outcome_is_unknown(attempt):
+            hold_answer(self.vault, attempt)
+            return outcome_unknown_messages(keep.get("payment-response"))
         if attempt.unavailable is not None:
             logger.error("payment unavailable for request %s: %s", attempt.request_id, attempt.unavailable)
             body: dict[str, Any] = {
@@ -492,34 +440,6 @@ class PaymentEdge:
             headers["X-PAYMENT-RESPONSE"] = v1_payment_response(keep["payment-response"], self.terms)
         return messages(402, v1_body(code, message, requirements, resource, self.terms), headers)
 
-    def _hold_answer(self, attempt: PaymentAttempt) -> None:
-        authorization = attempt.authorization
-        if authorization is None or attempt.captured is None or attempt.header_digest is None:
-            return
-        self.vault.hold(
-            authorization.payer, authorization.nonce, attempt.header_digest, attempt.captured,
-            valid_before=authorization.valid_before,
-        )  # fmt: skip
-
-
-def _outcome_is_unknown(attempt: PaymentAttempt) -> bool:
-    """Settlement started and ended without a verdict (a timeout, the RPC failing mid-way, a receipt not seen
-    in time): a transaction may be on its way, so "nothing was charged" would be a lie."""
-    if not attempt.settle_started:
-        return False
-    settlement = attempt.settlement
-    if settlement is None or attempt.unavailable is not None:
-        return settlement is None or not settlement.success
-    return not settlement.success and settlement.error_reason in (ERR_SETTLEMENT_PENDING, ERR_SETTLEMENT_UNKNOWN)
-
-
-def _outcome_unknown(payment_response: str | None) -> list[Message]:
-    body = {"error": {"code": ERR_SETTLEMENT_UNKNOWN, "message": OUTCOME_UNKNOWN_MESSAGE, "field": None}}
-    headers = {"Retry-After": str(OUTCOME_UNKNOWN_RETRY_S), "Cache-Control": "no-store"}
-    if payment_response is not None:
-        headers["PAYMENT-RESPONSE"] = payment_response
-    return messages(504, body, headers)
-
 
 def _rate_limited_messages(wait_s: float, message: str) -> list[Message]:
     body = {"error": {"code": ERR_RATE_LIMITED, "message": message, "field": None}}
@@ -541,36 +461,6 @@ def _has_payment_header(scope: Scope) -> bool:
 def _client_host(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "-"
-
-
-class AnswerCapture:
-    """Between the SDK's middleware and the routes: keeps a copy of a paid request's successful answer on
-    its PaymentAttempt, so that the audio of a payment whose settlement outcome is unknown can be held."""
-
-    def __init__(self, app: ASGIApp, *, paths: Sequence[str]) -> None:
-        self.app = app
-        self.paths = frozenset(paths)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        attempt = current_attempt.get()
-        if scope["type"] != "http" or attempt is None or scope.get("path") not in self.paths:
-            await self.app(scope, receive, send)
-            return
-        status = 0
-        headers: list[tuple[bytes, bytes]] = []
-        chunks: list[bytes] = []
-
-        async def capturing_send(message: Message) -> None:
-            nonlocal status, headers
-            if message["type"] == "http.response.start":
-                status, headers = message["status"], list(message.get("headers", []))
-            elif message["type"] == "http.response.body" and status < 400:
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    attempt.captured = (status, headers, b"".join(chunks))
-            await send(message)
-
-        await self.app(scope, receive, capturing_send)
 
 
 def _missing_text(route: PaidRoute) -> InputError:
