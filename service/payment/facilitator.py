@@ -37,7 +37,6 @@ from service.payment.attempt import PaymentAttempt, current_attempt, redact, run
 from service.payment.authorization import (
     Authorization,
     ValidityPolicy,
-    is_eoa_signature,
     parse_authorization,
     recovers_to_payer,
 )
@@ -169,9 +168,10 @@ class GuardedFacilitator:
         # Recovery is pure-Python secp256k1 (milliseconds): off the event loop, or a flood of forged headers
         # would stall every other request.
         recovered = await run_in_thread(recovers_to_payer, authorization, requirements)
-        if not recovered and not (self._allow_contract_wallets and not is_eoa_signature(authorization)):
-            attempt.reject_message = _REJECTIONS[ERR_INVALID_SIGNATURE]
-            return VerifyResponse(is_valid=False, invalid_reason=ERR_INVALID_SIGNATURE, payer=payer)
+        # A contract wallet's signature cannot be recovered, so only an operator who accepts contract wallets
+        # lets an unrecovered signature reach the chain reads (and then only for a payer that has code).
+        if not recovered and not self._allow_contract_wallets:
+            return self._bad_signature(attempt, payer)
         if self._payer_limit is not None:
             wait_s = self._payer_limit.take(payer.lower())
             if wait_s is not None:
@@ -190,6 +190,8 @@ class GuardedFacilitator:
         if funds.is_contract and not self._allow_contract_wallets:
             attempt.reject_message = _REJECTIONS[ERR_CONTRACT_WALLET]
             return VerifyResponse(is_valid=False, invalid_reason=ERR_CONTRACT_WALLET, payer=payer)
+        if not recovered and not funds.is_contract:
+            return self._bad_signature(attempt, payer)
 
         outcome = await self._reserve(authorization, requirements, attempt, funds)
         if outcome is not None:
@@ -249,6 +251,10 @@ class GuardedFacilitator:
             attempt.reject_message = _REJECTIONS[ERR_INSUFFICIENT_BALANCE]
             return VerifyResponse(is_valid=False, invalid_reason=ERR_INSUFFICIENT_BALANCE, payer=payer)
         return None
+
+    def _bad_signature(self, attempt: PaymentAttempt, payer: str) -> VerifyResponse:
+        attempt.reject_message = _REJECTIONS[ERR_INVALID_SIGNATURE]
+        return VerifyResponse(is_valid=False, invalid_reason=ERR_INVALID_SIGNATURE, payer=payer)
 
     def _unavailable(self, attempt: PaymentAttempt, payer: str, message: str) -> VerifyResponse:
         attempt.note_unavailable(message)

@@ -39,3 +39,10 @@ def test_processes_paid_to_one_address_share_one_ledger(stack: Path, group: tupl
 def test_sqlite_is_refused_where_replicas_are_declared() -> None:
     with pytest.raises(ValueError, match="PostgreSQL"):
         PaymentSettings(replicas=2, ledger_url="sqlite:////ledger/payments.sqlite3")
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=lambda p: p.name)
+def test_the_scaled_replicas_declare_how_many_they_are(stack: Path) -> None:
+    services = load_services(stack)
+    replicas = PROCESS_GROUPS[1]
+    assert {environment(services[name]).get("SMALLTTS_PAYMENT__REPLICAS") for name in replicas} == {str(len(replicas))}

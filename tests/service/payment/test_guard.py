@@ -110,6 +110,11 @@ async def test_contract_wallet_payers_are_refused_unless_enabled(counting_ledger
     assert refused.invalid_reason == "contract_wallet_not_accepted" and inner.verify_calls == 0
     allowed = _guard(inner, counting_ledger, chain=FakeChain(is_contract=True), allow_contract_wallets=True)
     assert (await allowed.verify(_payload(), _requirements())).is_valid
+    # A 65-byte signature need not recover for a contract (EIP-1271): the SDK decides, when enabled.
+    assert (await allowed.verify(_payload(key="0x" + "b2" * 32), _requirements())).is_valid
+    eoa = _guard(inner, counting_ledger, chain=FakeChain(is_contract=False), allow_contract_wallets=True)
+    forged = await eoa.verify(_payload(key="0x" + "b2" * 32), _requirements())
+    assert forged.invalid_reason == "invalid_exact_evm_payload_signature"  # no code: it had to recover
 
 
 async def test_a_payers_attempts_are_rate_limited_after_its_signature_is_checked(
