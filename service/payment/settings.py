@@ -103,13 +103,13 @@ class PaymentSettings(BaseModel):
         description="Smallest amount a paid request costs, in USD; set it above the gas one settlement costs.",
     )
     client_attempts_per_min: float = Field(
-        default=120, ge=0, description="Payment attempts one client address may make per minute (0: no limit)."
+        default=600, ge=0, description="Payment attempts one client address may make per minute (0: no limit)."
     )
     payer_attempts_per_min: float = Field(
-        default=60, ge=0, description="Payment attempts one payer may make per minute, after its signature is checked."
+        default=300, ge=0, description="Payment attempts one payer may make per minute, after its signature is checked."
     )
     attempts_burst: int = Field(
-        default=30, ge=1, description="Attempts allowed at once before the per-minute rates apply."
+        default=60, ge=1, description="Attempts allowed at once before the per-minute rates apply."
     )
     max_threads: int = Field(
         default=16, ge=1, le=256, description="Worker threads for payment calls (RPC, ledger), apart from all others."
