@@ -36,6 +36,17 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True)
+def fresh_accelerator_state() -> Iterator[None]:
+    # accelerate keeps one process-wide state and refuses a second Accelerator with another mixed precision. A CLI
+    # run trains one model per process; the tests train several (bf16 teachers on a CPU with bf16 units, the fp32
+    # vocoder), so each starts from a clean state, as accelerate's own test case does.
+    yield
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 espeak-ng speakers x 3 clips (+1 held-out each), plus a corrupt and an empty-transcript entry."""
