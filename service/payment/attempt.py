@@ -40,6 +40,7 @@ class PaymentAttempt:
     legacy_header: bool = False  # it came in X-PAYMENT: answer X-PAYMENT-RESPONSE too
     reserved: tuple[str, str] | None = None  # (payer, nonce) once verified and held
     settle_started: bool = False
+    settle_sent: bool = False  # the inner facilitator was asked to settle: a transaction may exist from here on
     unavailable: str | None = None  # why the payment machinery failed (our words only): the request gets 503
     settlement: SettleResponse | None = None  # the outcome of this request's settlement, once known
     reject_message: str | None = None  # a human explanation of a 402 reason, for the response body

@@ -300,6 +300,7 @@ class GuardedFacilitator:
             return _settle_failure(ERR_NONCE_ALREADY_USED, requirements, payer)
 
         result: SettleResponse | None = None
+        attempt.settle_sent = True
         try:
             with anyio.fail_after(self._settle_timeout_s):
                 result = clean_settle(await self._inner.settle(payload, requirements))

@@ -46,7 +46,7 @@ MESSAGE_SETTLEMENT_FAILED = "the payment could not be settled; nothing was charg
 def outcome_is_unknown(attempt: PaymentAttempt) -> bool:
     """Settlement started and ended without a verdict (a timeout, the RPC failing mid-way, a receipt not seen
     in time): a transaction may be on its way, so "nothing was charged" would be a lie."""
-    if not attempt.settle_started:
+    if not attempt.settle_sent:  # failed before the inner facilitator was asked: nothing can have moved
         return False
     settlement = attempt.settlement
     if settlement is None or attempt.unavailable is not None:

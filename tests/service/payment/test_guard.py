@@ -20,7 +20,8 @@ from x402.schemas import PaymentPayload, SettleResponse, VerifyResponse
 from service.payment.attempt import PAYMENT_THREADS, run_in_thread, set_payment_threads
 from service.payment.authorization import parse_authorization
 from service.payment.facilitator import clean_settle
-from service.payment.ledger import Ledger, Reservation
+from service.payment.held import outcome_is_unknown
+from service.payment.ledger import Ledger, LedgerError, Reservation
 from service.payment.ratelimit import RateLimiter
 from service.payment.vault import KEEP_AFTER_VALID_BEFORE_S, AudioVault
 from tests.service.payment.test_facilitator import (
@@ -205,3 +206,27 @@ def test_the_audio_vault_is_bounded_and_forgets_after_valid_before() -> None:
     assert vault.get("0xA", "0x2", "digest-2") is not None
     now[0] = 1100 + KEEP_AFTER_VALID_BEFORE_S
     assert len(vault) == 0
+
+
+class LedgerFailingAtSettlement(CountingLedger):
+    def transition(self, payer: str, nonce: str, state: Any, **kwargs: Any) -> bool:
+        if state == "served":
+            raise LedgerError("payment ledger (sqlite): disk I/O error")
+        return super().transition(payer, nonce, state, **kwargs)
+
+
+async def test_a_ledger_failure_before_settlement_is_not_an_unknown_outcome(tmp_path: Path) -> None:
+    ledger = LedgerFailingAtSettlement(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    ledger.open()
+    inner = FakeFacilitator()
+    guard = _guard(inner, ledger)
+    payload, attempt = _payload(), _attempt()
+    with in_request(attempt):
+        assert (await guard.verify(payload, _requirements())).is_valid
+        settled = await guard.settle(payload, _requirements())
+    ledger.close()
+    assert (settled.success, settled.error_reason, inner.settle_calls) == (False, "payment_unavailable", 0)
+    assert not outcome_is_unknown(attempt)  # nothing was sent: 503 "nothing was charged" is the truth
+    timed_out = _attempt()
+    timed_out.settle_sent, timed_out.unavailable = True, "the payment network's RPC is unreachable"
+    assert outcome_is_unknown(timed_out)
