@@ -190,8 +190,9 @@ class PaymentEdge:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        held = attempt.authorization
-        if held is not None and self.vault.has(held.payer, held.nonce):
+        presented = attempt.authorization
+        if presented is not None and self.vault.has(presented.payer, presented.nonce):
+            # A payment whose settlement outcome was unknown comes back for its audio: never settled twice.
             answer = await collect_held_answer(
                 self.facilitator, self.vault, self.terms, attempt, requirements, resource
             )
