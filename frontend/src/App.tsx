@@ -17,7 +17,9 @@ import { useSynthesize, type SynthesisStage } from "./hooks/useSynthesize";
 import { usePayer } from "./wallet/payer";
 import { useTokenBalance } from "./wallet/useTokenBalance";
 
-export const DEFAULT_TEXT = "Hello, this is a test of the smalltts text to speech system.";
+// A sentence the bundled demo model reads well (PER measured in model/demo/eval/everyday.json); the published
+// weights read anything.
+export const DEFAULT_TEXT = "Thank you so much for the lovely dinner.";
 
 export interface PaymentSetup {
   chain: Chain;
@@ -122,7 +124,8 @@ export function App({ config, terms, payment }: AppProps) {
         <div>
           <h1>smalltts</h1>
           <p className="tagline">
-            Voice cloning from a few seconds of speech. It can [cough], [sigh] and even [laughter].
+            Voice cloning from a few seconds of speech.
+            {config.tags_performed ? " It can [cough], [sigh] and even [laughter]." : ""}
           </p>
         </div>
         <span className="badge" title="Price per minute of generated audio">
@@ -136,6 +139,13 @@ export function App({ config, terms, payment }: AppProps) {
         {!config.trained && (
           <p className="warning" role="note">
             This server runs an untrained model ({config.model_id}): the audio will be noise, not speech.
+          </p>
+        )}
+        {config.trained && !config.tags_performed && (
+          <p className="note" role="note">
+            This server runs the small demo model ({config.model_id}), trained only on synthetic espeak-ng speech: it
+            reads everyday English in the voice you give it, but it has never heard a laugh or a sigh. Tags such as
+            [laughter] need the published weights.
           </p>
         )}
 
@@ -173,7 +183,12 @@ export function App({ config, terms, payment }: AppProps) {
               onSave={(name) => saveVoice.mutate({ blob: reference.blob, fileName: reference.fileName, name })}
             />
           )}
-          <TextInput value={text} onChange={setText} maxChars={config.max_text_chars} tags={config.tags} />
+          <TextInput
+            value={text}
+            onChange={setText}
+            maxChars={config.max_text_chars}
+            tags={config.tags_performed ? config.tags : []}
+          />
           <DurationControl
             mode={mode}
             onModeChange={setMode}
@@ -226,7 +241,7 @@ export function App({ config, terms, payment }: AppProps) {
           />
         )}
 
-        <Samples onUse={setText} knownTags={config.tags} />
+        <Samples onUse={setText} knownTags={config.tags_performed ? config.tags : []} />
         <HowItWorks
           priceText={terms.mode === "off" ? null : `$${Number(terms.price_per_minute_usd)} per minute`}
           networkLabel={payment?.chainName ?? null}

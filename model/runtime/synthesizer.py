@@ -293,6 +293,12 @@ class Synthesizer:
             frames_for_duration(self.limits.max_reference_s, self.frame_rate_hz), self.config.style.max_positions
         )
 
+    @property
+    def performs_tags(self) -> bool:
+        """False for the bundled demo preset: it only ever heard espeak-ng, which has no laughs or sighs, so a
+        tag is tokenized and spoken past, not performed (the published weights perform them)."""
+        return self.config.preset != "demo"
+
     def summary(self) -> dict[str, Any]:
         """What `smalltts info` shows: plain JSON-able facts about the loaded model."""
         return {
@@ -311,6 +317,7 @@ class Synthesizer:
             "default_steps": self.default_steps,
             "guidance_scale": self.config.schedule.guidance_scale,
             "student_timesteps": self.config.schedule.student_timesteps,
+            "performs_tags": self.performs_tags,
             "providers": self.providers,
             "accepts_batch": self.accepts_batch,
             "decoder_accepts_batch": self._decoder.accepts_batch,

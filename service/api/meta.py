@@ -31,6 +31,7 @@ class ConfigResponse(BaseModel):
                     "default_steps": 4,
                     "sampler": "student",
                     "tags": ["laughter", "cough"],
+                    "tags_performed": True,
                     "formats": ["wav", "flac", "ogg"],
                     "voices_enabled": True,
                 }
@@ -51,6 +52,10 @@ class ConfigResponse(BaseModel):
     default_steps: int = Field(description="Sampler steps when a request does not say (the model's own unless set).")
     sampler: str = Field(description="student (the distilled 4-step loop) or ddim (a many-step teacher).")
     tags: list[str] = Field(description="Tags the text may hold, written [tag].")
+    tags_performed: bool = Field(
+        description="False when the model never heard a non-verbal sound (the bundled demo, trained on espeak-ng): "
+        "tags are accepted but not performed; the published weights perform them."
+    )
     formats: list[str] = Field(description="Values of /synthesize's `format`.")
     voices_enabled: bool = True
 
@@ -73,5 +78,6 @@ async def get_config(service: ServiceDep) -> ConfigResponse:
         default_steps=limits.default_steps,
         sampler=service.synthesizer.sampler,
         tags=list(TAGS),
+        tags_performed=service.synthesizer.performs_tags,
         formats=list(AUDIO_FORMATS),
     )

@@ -287,6 +287,7 @@ export interface components {
          *         "laughter",
          *         "cough"
          *       ],
+         *       "tags_performed": true,
          *       "trained": false,
          *       "voices_enabled": true
          *     }
@@ -330,6 +331,11 @@ export interface components {
              * @description Tags the text may hold, written [tag].
              */
             tags: string[];
+            /**
+             * Tags Performed
+             * @description False when the model never heard a non-verbal sound (the bundled demo, trained on espeak-ng): tags are accepted but not performed; the published weights perform them.
+             */
+            tags_performed: boolean;
             /**
              * Formats
              * @description Values of /synthesize's `format`.
@@ -430,6 +436,11 @@ export interface components {
              */
             duration_source: "duration" | "text";
             /**
+             * Steps
+             * @description Sampler steps priced (null: the model's default).
+             */
+            steps: number | null;
+            /**
              * Amount Atomic
              * @description Token units to authorize: the x402 `amount` (USDC has 6 decimals).
              */
@@ -440,6 +451,11 @@ export interface components {
             price_per_minute_usd: string;
             /** Price Per Second Atomic */
             price_per_second_atomic: number;
+            /**
+             * Min Charge Atomic
+             * @description No paid request costs less than this.
+             */
+            min_charge_atomic: number;
             /**
              * Payment Mode
              * @enum {string}
@@ -1191,6 +1207,8 @@ export interface operations {
                 duration?: string | null;
                 /** @description Text to estimate the duration from. */
                 text?: string | null;
+                /** @description Sampler steps (default: the model's own). */
+                steps?: string | null;
             };
             header?: never;
             path?: never;

@@ -3,6 +3,7 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { DEFAULT_TEXT } from "../../src/App";
 
 const CONFIG = {
   model_id: "random-tiny-seed0",
@@ -18,6 +19,7 @@ const CONFIG = {
   default_steps: 4,
   sampler: "student",
   tags: ["laughter", "cough", "sigh"],
+  tags_performed: true,
   formats: ["wav", "flac", "ogg"],
   voices_enabled: true,
 };
@@ -54,7 +56,7 @@ function quote(url: URL, mode: "off" | "local") {
 }
 
 /** A stub of the service's free routes; /synthesize answers with audio and no payment. */
-function stubService(mode: "off" | "local") {
+function stubService(mode: "off" | "local", config: Record<string, unknown> = CONFIG) {
   const calls: { method: string; url: URL; headers: Headers }[] = [];
   const fetchStub = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
     const request = input instanceof Request ? input : new Request(input, init);
@@ -62,7 +64,7 @@ function stubService(mode: "off" | "local") {
     calls.push({ method: request.method, url, headers: request.headers });
     switch (url.pathname) {
       case "/v1/config":
-        return Response.json(CONFIG);
+        return Response.json(config);
       case "/.well-known/x402":
         return Response.json({ version: 1, resources: [], instructions: "", payment: terms(mode) });
       case "/v1/price":
@@ -102,12 +104,22 @@ afterEach(() => {
 });
 
 describe("the page", () => {
+  it("says that the demo model performs no tags and offers none", async () => {
+    stubService("off", { ...CONFIG, model_id: "local/demo", trained: true, tags_performed: false });
+    await renderPage();
+    expect(screen.getByText(/never heard a laugh or a sigh/)).toBeTruthy();
+    expect(screen.queryByText(/It can \[cough\]/)).toBeNull();
+    expect(screen.queryByRole("button", { name: /laughter/ })).toBeNull();
+    expect(screen.queryByText(/Laughing:/)).toBeNull();
+    expect(screen.getByText(/A greeting:/)).toBeTruthy();
+  });
+
   it("loads limits and terms from the service and says plainly that the model is untrained", async () => {
     stubService("local");
     await renderPage();
     expect(screen.getByText(/runs an untrained model \(random-tiny-seed0\)/)).toBeTruthy();
     expect(screen.getByText("$0.01/min · USDC on Base Sepolia")).toBeTruthy();
-    expect(screen.getByText("60 / 100 characters")).toBeTruthy(); // the default text, against the served limit
+    expect(screen.getByText(`${DEFAULT_TEXT.length} / 100 characters`)).toBeTruthy(); // the default text, against the served limit
     expect(screen.getAllByRole("button", { name: /^\[/ }).map((button) => button.textContent)).toEqual([
       "[laughter]",
       "[cough]",
