@@ -13,8 +13,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 # Debian packages: espeak-ng for the phonemizer and speech data, sox for audio tools, postgresql for the
-# payment-ledger tests (they start their own throwaway server), chromium for the frontend's browser test.
-APT_PACKAGES := espeak-ng libespeak-ng1 sox libsox-fmt-all postgresql chromium chromium-driver
+# payment-ledger tests (they start their own throwaway server), chromium for the frontend's browser test, WordNet
+# and the fortune cookies for the open-vocabulary training corpus (the demo's text sources).
+APT_PACKAGES := espeak-ng libespeak-ng1 sox libsox-fmt-all postgresql chromium chromium-driver wordnet-base \
+	fortunes-min fortunes
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 
