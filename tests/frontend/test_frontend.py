@@ -133,7 +133,8 @@ def paid_site(
         data_dir=folder / "data",
         frontend_dir=built_frontend,
         builtin_voice=False,
-        payment=payment_settings(devchain, f"sqlite:///{folder / 'payments.sqlite3'}"),
+        # The page's dev wallet reads /v1/devchain, served only for an anvil the service itself started.
+        payment=payment_settings(devchain, f"sqlite:///{folder / 'payments.sqlite3'}", devchain_started=True),
     )
     with live_service(create_app(settings)) as service:
         yield service
