@@ -19,7 +19,7 @@ import { useTokenBalance } from "./wallet/useTokenBalance";
 
 // A sentence the bundled demo model reads well (PER measured in model/demo/eval/everyday.json); the published
 // weights read anything.
-export const DEFAULT_TEXT = "Thank you so much for the lovely dinner.";
+export const DEFAULT_TEXT = "The meeting has been moved to Tuesday.";
 
 export interface PaymentSetup {
   chain: Chain;
