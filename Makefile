@@ -178,12 +178,9 @@ demo-codec:
 	@test -f $(DEMO_CODEC)/encoder.onnx || $(DEMO_ENV) $(CLI) train vocoder \
 	  --manifest $(DEMO_GRAMMAR)/corpus/train.jsonl --out $(DEMO_GRAMMAR)/vocoder --seed $(DEMO_SEED) --steps 0
 
-# A fresh machine: stage 1's codec as shipped, the vocoder's checkpoint (to train it on) and stage 2's teacher.
+# A fresh machine: stage 1's codec as shipped (its vocoder's weights are the decoder graph) and stage 2's teacher.
 demo-restore: $(STAMP)
 	@test -f $(DEMO_CODEC)/encoder.onnx || { mkdir -p $(DEMO_CODEC) && cp model/demo/codec/* $(DEMO_CODEC)/; }
-	@test -d $(DEMO_GRAMMAR)/vocoder/checkpoints || { mkdir -p $(DEMO_GRAMMAR)/vocoder/checkpoints && \
-	  cp -r $(DEMO_STATE)/vocoder/step_* $(DEMO_GRAMMAR)/vocoder/checkpoints/ && \
-	  ls $(DEMO_STATE)/vocoder | grep step_ | tail -1 > $(DEMO_GRAMMAR)/vocoder/checkpoints/latest; }
 	@test -f $(DEMO_TEACHER) || $(PY) -m training.demo_ship --restore-teacher $(DEMO_STATE)/teacher_ema.fp16.pt \
 	  --out $(DEMO_TEACHER)
 
