@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     )
     max_voices: int = Field(default=1000, ge=1, description="Most stored voices; uploads beyond it get 409.")
 
+    # --- web page -------------------------------------------------------------------------------------
+    walletconnect_project_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-fA-F]{32}$",
+        description="WalletConnect (Reown) project id, published in /v1/config: the page then also offers "
+        "WalletConnect (phone wallets by QR code). Unset: no WalletConnect. Public, not a secret.",
+    )
+
     # --- logs -----------------------------------------------------------------------------------------
     log_json: bool = Field(default=False, description="One JSON object per log line instead of plain text.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")

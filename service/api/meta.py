@@ -34,6 +34,8 @@ class ConfigResponse(BaseModel):
                     "tags_performed": True,
                     "formats": ["wav", "flac", "ogg"],
                     "voices_enabled": True,
+                    "walletconnect_project_id": None,
+                    "contract_wallets_accepted": False,
                 }
             ]
         }
@@ -58,6 +60,14 @@ class ConfigResponse(BaseModel):
     )
     formats: list[str] = Field(description="Values of /synthesize's `format`.")
     voices_enabled: bool = True
+    walletconnect_project_id: str | None = Field(
+        default=None, description="The page offers WalletConnect with this project id; null: it does not."
+    )
+    contract_wallets_accepted: bool = Field(
+        default=False,
+        description="Whether payments signed by contract (smart) wallets are accepted; the page offers the "
+        "Coinbase Smart Wallet only then.",
+    )
 
 
 @router.get("/v1/config", responses=error_responses(503), summary="Public limits and model facts")
@@ -80,4 +90,6 @@ async def get_config(service: ServiceDep) -> ConfigResponse:
         tags=list(TAGS),
         tags_performed=service.synthesizer.performs_tags,
         formats=list(AUDIO_FORMATS),
+        walletconnect_project_id=service.settings.walletconnect_project_id,
+        contract_wallets_accepted=service.settings.payment.allow_contract_wallets,
     )

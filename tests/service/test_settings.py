@@ -52,6 +52,15 @@ def test_nonsense_is_refused(values: dict[str, float]) -> None:
         Settings(**values)  # type: ignore[arg-type]
 
 
+def test_walletconnect_project_id_is_unset_or_a_real_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().walletconnect_project_id is None
+    monkeypatch.setenv("SMALLTTS_WALLETCONNECT_PROJECT_ID", "0123456789abcdef0123456789ABCDEF")
+    assert Settings().walletconnect_project_id == "0123456789abcdef0123456789ABCDEF"
+    monkeypatch.setenv("SMALLTTS_WALLETCONNECT_PROJECT_ID", "your-project-id")  # a placeholder
+    with pytest.raises(ValidationError):
+        Settings()
+
+
 def test_get_settings_is_cached() -> None:
     get_settings.cache_clear()
     try:

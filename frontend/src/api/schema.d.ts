@@ -267,6 +267,7 @@ export interface components {
         /**
          * ConfigResponse
          * @example {
+         *       "contract_wallets_accepted": false,
          *       "default_steps": 4,
          *       "formats": [
          *         "wav",
@@ -346,6 +347,17 @@ export interface components {
              * @default true
              */
             voices_enabled: boolean;
+            /**
+             * Walletconnect Project Id
+             * @description The page offers WalletConnect with this project id; null: it does not.
+             */
+            walletconnect_project_id?: string | null;
+            /**
+             * Contract Wallets Accepted
+             * @description Whether payments signed by contract (smart) wallets are accepted; the page offers the Coinbase Smart Wallet only then.
+             * @default false
+             */
+            contract_wallets_accepted: boolean;
         };
         /** DiscoveryDocument */
         DiscoveryDocument: {

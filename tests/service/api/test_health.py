@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.payment.settings import PaymentSettings
 from tests.service.conftest import ServeFactory
 from tests.service.support import form
 
@@ -74,3 +75,15 @@ async def test_config_lists_the_public_limits(serve: ServeFactory) -> None:
     assert "laughter" in config["tags"]
     assert config["formats"] == ["wav", "flac", "ogg"]
     assert (config["max_steps"], config["default_steps"], config["sampler"]) == (32, 4, "student")
+
+
+async def test_config_says_which_extension_free_wallets_the_page_may_offer(serve: ServeFactory) -> None:
+    async with serve() as served:
+        config = (await served.client.get("/v1/config")).json()
+    assert (config["walletconnect_project_id"], config["contract_wallets_accepted"]) == (None, False)
+
+    project_id = "0123456789abcdef0123456789abcdef"
+    payment = PaymentSettings(mode="off", allow_contract_wallets=True)
+    async with serve(walletconnect_project_id=project_id, payment=payment) as served:
+        config = (await served.client.get("/v1/config")).json()
+    assert (config["walletconnect_project_id"], config["contract_wallets_accepted"]) == (project_id, True)
