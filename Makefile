@@ -74,7 +74,7 @@ frontend/dist/index.html: $(FRONTEND_STAMP) $(FRONTEND_SOURCES)
 	@cd frontend && npm run build --silent
 
 run: install frontend
-	@$(PY) -m service.cli run --host $(HOST) --port $(PORT)
+	@$(PY) -m smalltts run --host $(HOST) --port $(PORT)
 
 test: install docker-check lint typecheck
 	@HF_HUB_OFFLINE=1 $(PY) -m pytest -q
@@ -115,8 +115,8 @@ typecheck: install
 	@$(PY) -m mypy --no-error-summary model/config.py model/schedule.py model/text model/runtime service smalltts
 
 bench: install
-	@$(PY) -m service.cli bench --out bench/runtime.json
-	@$(PY) -m service.cli bench-server --out bench/server.json
+	@$(PY) -m smalltts bench --out bench/runtime.json
+	@$(PY) -m smalltts bench-server --out bench/server.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
@@ -148,7 +148,7 @@ DEMO_ASR_STEPS ?= 3000
 DEMO_SV_STEPS ?= 1500
 DEMO_DISTILL_STEPS ?= 625
 DEMO_ENV := OMP_NUM_THREADS=1 nice -n 10
-CLI := $(PY) -m service.cli
+CLI := $(PY) -m smalltts
 resume_flag = $$(test -f $(1)/checkpoints/latest && echo --resume latest)
 latest_ckpt = $(1)/checkpoints/$$(cat $(1)/checkpoints/latest)
 SYNTH_OPEN := --text-source wordnet --heldout-text-source fortunes --min-words 3 --max-words 16

@@ -4,7 +4,7 @@
 #   docker build -f docker/train.Dockerfile -t smalltts:train .
 #   docker run --rm --gpus all -v "$PWD/data:/data" -v "$PWD/runs:/runs" smalltts:train \
 #       train teacher --data /data/train --out /runs/teacher --preset small
-#   several GPUs: --entrypoint accelerate smalltts:train launch --multi_gpu -m service.cli train teacher ...
+#   several GPUs: --entrypoint accelerate smalltts:train launch --multi_gpu -m smalltts train teacher ...
 #
 # Why a plain python base and not nvidia/cuda: the torch wheels on PyPI for Linux x86_64 are CUDA builds that
 # bring their own CUDA runtime, cuBLAS, cuDNN and NCCL as nvidia-* wheels (the ~2.8 GB uv also resolves, see

@@ -14,6 +14,11 @@ os.environ.setdefault("SMALLTTS_PAYMENT__MODE", "off")
 
 if TYPE_CHECKING:
     from model.nn.dit import DiTModel
+    from model.runtime.synthesizer import Synthesizer
+
+# The training fixtures (an espeak-ng corpus, shards, short trainer runs) are shared by tests/training and the
+# training commands' tests in tests/smalltts/cli; a plugin makes each session fixture run once for both.
+pytest_plugins = ["tests.training.fixtures"]
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +54,29 @@ def ddim_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactor
     payload["model"]["schedule"] |= {"sampler": "ddim", "num_steps": 12}
     sidecar.write_text(json.dumps(payload))
     return folder
+
+
+@pytest.fixture(scope="session")
+def synthesizer(tiny_model_dir: Path) -> Synthesizer:
+    """The tiny model loaded once by the torch-free runtime."""
+    from model.runtime.synthesizer import Synthesizer
+
+    return Synthesizer.load(tiny_model_dir)
+
+
+@pytest.fixture
+def fake_repo(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    """A folder laid out like the Hugging Face repo: dmd/ and codec/ graphs (no sidecars), plus a README and a
+    file that `fetch` must leave behind."""
+    import shutil
+
+    from model.runtime.assets import REQUIRED_FILES
+
+    repo = tmp_path / "hub_repo"
+    for name in REQUIRED_FILES:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(tiny_model_dir / name, repo / name)
+    (repo / "README.md").write_text("smalltts\n")
+    (repo / "tryme").mkdir()
+    (repo / "tryme" / "latents.npy").write_bytes(b"not fetched")
+    return repo

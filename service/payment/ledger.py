@@ -97,6 +97,10 @@ _SCHEMA = (
 )
 
 
+# The advisory-lock key of schema creation (payers lock on their addresses; a hash collision only makes one wait).
+_SCHEMA_LOCK = "smalltts-ledger-schema"
+
+
 def payment_key(payer: str, nonce: str) -> tuple[str, str]:
     """Ledger key of an authorization: lower-cased, so that "0xAB.." and "0xab.." are one payment."""
     return payer.lower(), nonce.lower()
@@ -230,8 +234,10 @@ class Ledger:
         with self._lock:
             if self._db is None:
                 self._db = open_database(self.url)
-        for statement in _SCHEMA:
-            self._execute(statement, ())
+            # Serialised: replicas that start together (a StatefulSet scaled up at once) would otherwise race in
+            # PostgreSQL's catalog, where two concurrent CREATE ... IF NOT EXISTS can both try to create.
+            for statement in _SCHEMA:
+                self._db.execute_serialized(_SCHEMA_LOCK, statement, ())
 
     def _execute(self, sql: str, params: Sequence[Any]) -> tuple[int, list[tuple[Any, ...]]]:
         with self._lock:

@@ -3,6 +3,10 @@
     SMALLTTS_PAYMENT__MODE=local SMALLTTS_PAYMENT__NETWORK=base-sepolia \\
     SMALLTTS_PAYMENT__PAY_TO=0x... SMALLTTS_PAYMENT__FACILITATOR_PRIVATE_KEY=0x... smalltts serve
 
+Replicas that each settle with their own key (a Kubernetes StatefulSet, docker/k8s/) mount one folder of keys,
+one file per replica named by its instance id, and set SMALLTTS_PAYMENT__FACILITATOR_KEY_DIR instead: each
+replica then reads `<dir>/<instance_id>` and refuses to start when another file there holds the same key.
+
 The default (mode local on the dev chain) is what `smalltts run` / `make run` completes with a freshly started
 anvil; `smalltts serve` without a chain or an explicit configuration refuses to start rather than serve for
 free. Tests that do not exercise payments set `mode="off"`.
@@ -11,7 +15,10 @@ free. Tests that do not exercise payments set `mode="off"`.
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 from decimal import Decimal
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -51,6 +58,12 @@ class PaymentSettings(BaseModel):
     facilitator_private_key: SecretStr | None = Field(
         default=None,
         description="local mode: key of the account that sends settlement transactions and pays their gas.",
+    )
+    facilitator_key_dir: Path | None = Field(
+        default=None,
+        description="local mode, instead of facilitator_private_key: a folder of settlement keys, one file per "
+        "replica named by its instance_id (a Kubernetes Secret mounted as a volume); this replica settles with "
+        "<dir>/<instance_id> and refuses to start when another file there holds the same key.",
     )
     facilitator_url: str | None = Field(default=None, description="facilitator mode: base URL of the x402 facilitator.")
     price_per_minute_usd: Decimal = Field(
@@ -141,10 +154,7 @@ class PaymentSettings(BaseModel):
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value
         if not isinstance(raw, str):
             raise ValueError("facilitator_private_key must be a string of hex digits")
-        text = raw.strip().removeprefix("0x")  # a key file or a secret mount often ends with a newline
-        if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
-            raise ValueError("facilitator_private_key must be 32 bytes of hex (64 hex digits, optional 0x)")
-        return SecretStr("0x" + text)
+        return SecretStr(parse_private_key(raw, "facilitator_private_key"))
 
     @field_validator("facilitator_url")
     @classmethod
@@ -157,6 +167,40 @@ class PaymentSettings(BaseModel):
         if url.scheme == "http" and not is_loopback_host(url.hostname):
             raise ValueError("facilitator_url must use https unless the facilitator runs on this machine (loopback)")
         return value
+
+    @model_validator(mode="after")
+    def pick_key_from_dir(self) -> PaymentSettings:
+        """In local mode with a key folder: this replica's key is the file named by its instance id."""
+        if self.facilitator_key_dir is None or self.mode != "local":
+            return self
+        instance = self.instance_id or socket.gethostname()
+        if not KEY_FILE_NAME_RE.fullmatch(instance):
+            raise ValueError(
+                f"instance_id {instance!r} cannot name a key file in facilitator_key_dir: use letters, digits, "
+                "'.', '_' and '-'"
+            )
+        folder = self.facilitator_key_dir
+        keys = read_key_dir(folder)
+        if instance not in keys:
+            names = ", ".join(sorted(keys)) or "no key files"
+            raise ValueError(
+                f"no settlement key for instance {instance} in facilitator_key_dir {folder} (it holds {names}): "
+                f"add a file named {instance} with this replica's own key"
+            )
+        mine = keys[instance].lower()
+        twins = sorted(name for name, key in keys.items() if name != instance and key.lower() == mine)
+        if twins:
+            raise ValueError(
+                f"the settlement key of {instance} in {folder} is also the key of {', '.join(twins)}: every replica "
+                "needs its own key (replicas settling with one key collide on its transaction nonces)"
+            )
+        given = self.facilitator_private_key
+        if given is not None and given.get_secret_value().lower() != mine:
+            raise ValueError("set facilitator_private_key or facilitator_key_dir, not both")
+        # Pinned, so that the ledger's owner is the name the key was chosen by, whatever the host name becomes.
+        self.instance_id = instance
+        self.facilitator_private_key = SecretStr(keys[instance])
+        return self
 
     @model_validator(mode="after")
     def check_mode(self) -> PaymentSettings:
@@ -176,6 +220,42 @@ class PaymentSettings(BaseModel):
                 "(ledger_url=postgresql://...), not a SQLite file per process"
             )
         return self
+
+
+# A Kubernetes pod name (a DNS label) or any other plain file name; never a path.
+KEY_FILE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
+
+
+def parse_private_key(raw: str, what: str) -> str:
+    """`0x` + 64 hex digits from a key as written by hand or read from a file; the error never quotes it."""
+    text = raw.strip().removeprefix("0x")  # a key file or a secret mount often ends with a newline
+    if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise ValueError(f"{what} must be 32 bytes of hex (64 hex digits, optional 0x)")
+    return "0x" + text
+
+
+def read_key_dir(folder: Path) -> dict[str, str]:
+    """Every key file of a key folder, by file name. Hidden entries are skipped: a mounted Secret keeps its data
+    in `..data/` and links each key file into it.
+
+    Raises:
+        ValueError: the folder cannot be read, or a file does not hold one key (named, never quoted).
+    """
+    try:
+        paths = sorted(path for path in folder.iterdir() if not path.name.startswith(".") and path.is_file())
+        raw = {path.name: path.read_bytes() for path in paths}
+    except OSError as exc:
+        raise ValueError(
+            f"cannot read the settlement keys in facilitator_key_dir {folder}: {exc.strerror or type(exc).__name__}"
+        ) from None
+    keys = {}
+    for name, data in raw.items():
+        try:
+            text = data.decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError(f"key file {folder / name} is not a hex key (non-ASCII bytes)") from None
+        keys[name] = parse_private_key(text, f"key file {folder / name}")
+    return keys
 
 
 def is_loopback_host(host: str) -> bool:

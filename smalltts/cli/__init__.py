@@ -1,1 +1,1 @@
-"""Commands of the `smalltts` CLI that live with the Python API (batch, interactive); each exposes `register`."""
+"""The `smalltts` command line: `main` holds the command table, each command is one module with `register`."""

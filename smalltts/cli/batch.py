@@ -22,9 +22,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from model.errors import InputError
-from service.cli import CliError
-from service.commands.model_option import add_model_argument, add_transcription_argument, warn_if_untrained
 from smalltts.api import PreparedUtterance, SmallTTS
+from smalltts.cli.main import CliError
+from smalltts.cli.model_option import add_model_argument, add_transcription_argument, warn_if_untrained
 from smalltts.cli.rows import Row, RowDefaults, RowError, read_rows
 from smalltts.cli.tts import open_tts
 

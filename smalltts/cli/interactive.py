@@ -22,9 +22,9 @@ from pathlib import Path
 from types import ModuleType
 
 from model.errors import InputError
-from service.cli import CliError
-from service.commands.model_option import add_model_argument, add_transcription_argument, warn_if_untrained
 from smalltts.api import MAX_SEED, SmallTTS, Speech, Voice
+from smalltts.cli.main import CliError
+from smalltts.cli.model_option import add_model_argument, add_transcription_argument, warn_if_untrained
 from smalltts.cli.tts import open_tts
 
 HELP = "/voice FILE, /seed N|random, /duration S|auto, /save FILE, /help, /quit"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.cli import CliError
-from service.commands.model_option import service_limits
 from smalltts.api import SmallTTS
+from smalltts.cli.main import CliError
+from smalltts.cli.model_option import service_limits
 
 
 def open_tts(model: Path | None) -> SmallTTS:

@@ -414,9 +414,9 @@ def _cli_commands() -> list[tuple[str, list[str]]]:
 def test_commands_run_in_the_image_exist_in_the_cli(where: str, argv: list[str]) -> None:
     import importlib.util
 
-    from service.cli import build_parser
+    from smalltts.cli.main import build_parser
 
-    if importlib.util.find_spec(f"service.commands.{argv[0]}") is None:
+    if importlib.util.find_spec(f"smalltts.cli.{argv[0]}") is None:
         pytest.skip(f"{where}: `smalltts {argv[0]}` is not written yet")
     build_parser().parse_args(argv)  # SystemExit(2) on an unknown command or flag
 

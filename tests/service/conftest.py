@@ -31,11 +31,6 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def synthesizer(tiny_model_dir: Path) -> Synthesizer:
-    return Synthesizer.load(tiny_model_dir)
-
-
-@pytest.fixture(scope="session")
 def reference_wav() -> bytes:
     return tone_wav(1.0)
 

@@ -22,7 +22,7 @@ def test_teacher_runs_as_two_ddp_processes(tmp_path: Path, dataset_dir: Path) ->
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-         "-m", "service.cli", "train", "teacher", "--data", str(dataset_dir), "--out", str(run_dir),
+         "-m", "smalltts", "train", "teacher", "--data", str(dataset_dir), "--out", str(run_dir),
          "--preset", "tiny", "--steps", "4", "--log-every", "1", "--checkpoint-every", "2", "--batch-size", "2",
          "--cpu"],
         env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240,

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.cli import main
+from smalltts.cli.main import main
 from training.export_onnx import ExportError, export_checkpoint
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.training.conftest import resemblyzer_usable
+from tests.training.fixtures import resemblyzer_usable
 from training.config import SvConfig, sv_config_for
 from training.dataset import DatasetError
 from training.metrics import read_metrics

@@ -121,7 +121,7 @@ def test_train_exports_a_mel_codec_and_resumes_exactly(small_corpus: Path, tmp_p
 def test_cli_user_mistakes_are_one_line_errors(
     small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from service.cli import main
+    from smalltts.cli.main import main
 
     manifest = str(small_corpus / "manifest.jsonl")
     assert main(["train", "vocoder", "--manifest", manifest, "--out", str(tmp_path / "r"), "--steps", "-1"]) == 2

@@ -25,19 +25,6 @@ from tests.model.runtime.fake_hub import FakeHub
 
 
 @pytest.fixture
-def fake_repo(tiny_model_dir: Path, tmp_path: Path) -> Path:
-    """A folder laid out like the Hugging Face repo: dmd/ and codec/ graphs (no sidecars), plus a README."""
-    repo = tmp_path / "hub_repo"
-    for name in REQUIRED_FILES:
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(tiny_model_dir / name, repo / name)
-    (repo / "README.md").write_text("smalltts\n")
-    (repo / "tryme").mkdir()
-    (repo / "tryme" / "latents.npy").write_bytes(b"not fetched")
-    return repo
-
-
-@pytest.fixture
 def online(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)

@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent(
             for info in pkgutil.walk_packages(module.__path__, prefix=root + "."):
                 importlib.import_module(info.name)
                 imported.append(info.name)
-    from service.cli import build_parser
+    from smalltts.cli.main import build_parser
     build_parser()  # imports every CLI command module
     assert "torch" not in sys.modules
     print(len(imported), "modules", " ".join(imported))
@@ -48,7 +48,7 @@ def test_runtime_text_service_and_api_import_without_torch() -> None:
         "model.runtime.synthesizer",
         "model.runtime.assets",
         "model.text.tokens",
-        "service.cli",
+        "smalltts.cli.main",
         "smalltts.api",
     ):
         assert module in imported

@@ -31,13 +31,13 @@ from x402.http.clients.httpx import x402AsyncTransport
 from x402.mechanisms.evm.exact import register_exact_evm_client
 from x402.mechanisms.evm.signers import EthAccountSigner
 
-from service.commands.bench_pay import running_server
 from service.payment.devchain.anvil import free_port
 from service.payment.devchain.launch import DevChain
 from service.payment.devchain.token import balance_of, mint
 from service.payment.layer import PaymentLayer
 from service.payment.ledger import LedgerEntry
 from service.payment.settings import PaymentSettings
+from smalltts.cli.bench_pay import running_server
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 TRANSFER_TYPES = {

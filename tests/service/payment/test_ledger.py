@@ -84,6 +84,32 @@ def test_reservations_in_flight_never_exceed_the_funds_across_connections(ledger
     assert in_flight == 668
 
 
+def test_replicas_starting_together_create_the_tables_once(ledger_url: str) -> None:
+    # A StatefulSet scaled up at once starts its pods together: each opens the fresh ledger at the same moment.
+    ledgers = [Ledger(ledger_url) for _ in range(8)]
+    barrier = threading.Barrier(len(ledgers))
+    failures: list[LedgerError] = []
+
+    def open_ledger(each: Ledger) -> None:
+        barrier.wait()
+        try:
+            each.open()
+        except LedgerError as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_ledger, args=(each,)) for each in ledgers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert failures == []
+        assert ledgers[0].reserve(_reservation()) and not ledgers[-1].reserve(_reservation(request_id="r2"))
+    finally:
+        for each in ledgers:
+            each.close()
+
+
 def test_settled_rows_free_the_funds_they_held(ledger: Ledger) -> None:
     first = _reservation(nonce="0x" + "01" * 32)
     assert ledger.reserve_within(first, funds_atomic=334) == "reserved"

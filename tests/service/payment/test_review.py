@@ -17,11 +17,11 @@ from fastapi import FastAPI
 
 from model.runtime.synthesizer import Synthesizer
 from service.app import create_app
-from service.commands.bench_pay import running_server
 from service.payment.devchain.launch import DevChain
 from service.payment.devchain.token import token_contract
 from service.payment.layer import PaymentConfigError, check_payments
 from service.settings import Settings
+from smalltts.cli.bench_pay import running_server
 from tests.service.payment.support import (
     HoldingSynthesizer,
     LiveService,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,3 +85,106 @@ def test_facilitator_urls_that_are_https_or_loopback_are_accepted(url: str) -> N
 def test_several_replicas_share_one_postgresql_ledger() -> None:
     payment = PaymentSettings(replicas=3, ledger_url="postgresql://smalltts@db/smalltts")
     assert payment.replicas == 3
+
+
+# --- one key per replica from a folder of keys (a mounted Kubernetes Secret) ---------------------------------
+
+KEYS = {f"smalltts-{n}": "0x" + f"{n + 1:02x}" * 32 for n in range(3)}
+
+
+def _secret_volume(folder: Path, keys: dict[str, str]) -> Path:
+    """The layout kubelet gives a mounted Secret: the files in a hidden timestamped folder, `..data` linking to
+    it, and one link per key at the top."""
+    data = folder / "..2026_01_01_00_00_00.000000001"
+    data.mkdir(parents=True)
+    for name, key in keys.items():
+        (data / name).write_text(key + "\n", encoding="ascii")
+    (folder / "..data").symlink_to(data.name)
+    for name in keys:
+        (folder / name).symlink_to(f"..data/{name}")
+    return folder
+
+
+@pytest.mark.parametrize("instance", sorted(KEYS))
+def test_each_replica_settles_with_the_key_named_by_its_instance_id(instance: str, tmp_path: Path) -> None:
+    folder = _secret_volume(tmp_path / "keys", KEYS)
+    payment = PaymentSettings(facilitator_key_dir=folder, instance_id=instance)
+    assert payment.facilitator_private_key is not None
+    assert payment.facilitator_private_key.get_secret_value() == KEYS[instance]
+    assert payment.instance_id == instance
+
+
+def test_the_instance_id_defaults_to_the_host_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A StatefulSet pod's host name is its name (smalltts-1): stable across restarts, one per ordinal.
+    monkeypatch.setattr("socket.gethostname", lambda: "smalltts-1")
+    payment = PaymentSettings(facilitator_key_dir=_secret_volume(tmp_path / "keys", KEYS))
+    assert payment.instance_id == "smalltts-1"
+    assert payment.facilitator_private_key is not None
+    assert payment.facilitator_private_key.get_secret_value() == KEYS["smalltts-1"]
+
+
+def test_the_key_folder_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _secret_volume(tmp_path / "keys", KEYS)
+    monkeypatch.setenv("SMALLTTS_PAYMENT__MODE", "local")  # the test session's default is off
+    monkeypatch.setenv("SMALLTTS_PAYMENT__FACILITATOR_KEY_DIR", str(folder))
+    monkeypatch.setenv("SMALLTTS_PAYMENT__INSTANCE_ID", "smalltts-2")
+    payment = Settings().payment
+    assert payment.facilitator_private_key is not None
+    assert payment.facilitator_private_key.get_secret_value() == KEYS["smalltts-2"]
+
+
+def test_a_replica_without_its_own_key_file_does_not_start(tmp_path: Path) -> None:
+    folder = _secret_volume(tmp_path / "keys", KEYS)
+    with pytest.raises(ValidationError) as refused:
+        PaymentSettings(facilitator_key_dir=folder, instance_id="smalltts-3")
+    message = str(refused.value)
+    assert "no settlement key for instance smalltts-3" in message
+    assert "smalltts-0, smalltts-1, smalltts-2" in message and "0101" not in message
+
+
+@pytest.mark.parametrize("twin", ["0x" + "01" * 32, "01" * 32, ("0x" + "01" * 32).upper().replace("0X", "0x")])
+def test_two_replicas_never_share_a_key(twin: str, tmp_path: Path) -> None:
+    # The same key spelled differently (no 0x, upper case) is still the same account, and the same nonces.
+    folder = _secret_volume(tmp_path / "keys", {**KEYS, "smalltts-3": twin})
+    for instance in ("smalltts-0", "smalltts-3"):
+        with pytest.raises(ValidationError) as refused:
+            PaymentSettings(facilitator_key_dir=folder, instance_id=instance)
+        message = str(refused.value)
+        assert "every replica needs its own key" in message and "0101" not in message
+    # The other replicas are not affected by that mistake.
+    assert PaymentSettings(facilitator_key_dir=folder, instance_id="smalltts-1").instance_id == "smalltts-1"
+
+
+def test_a_bad_key_file_is_named_never_quoted(tmp_path: Path) -> None:
+    folder = _secret_volume(tmp_path / "keys", {**KEYS, "smalltts-1": "0x" + "c3d4" * 15 + "zzzz"})
+    with pytest.raises(ValidationError) as refused:
+        PaymentSettings(facilitator_key_dir=folder, instance_id="smalltts-0")
+    assert "smalltts-1 must be 32 bytes of hex" in str(refused.value) and "c3d4" not in str(refused.value)
+    (folder / "..data" / "smalltts-1").write_bytes(b"\xff" * 64)
+    with pytest.raises(ValidationError, match="non-ASCII"):
+        PaymentSettings(facilitator_key_dir=folder, instance_id="smalltts-0")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"instance_id": "../smalltts-0"}, "cannot name a key file"),
+        ({"instance_id": "smalltts-0", "facilitator_private_key": "0x" + "ab" * 32}, "not both"),
+    ],
+)
+def test_the_key_folder_refuses_paths_and_a_second_key(values: dict[str, Any], message: str, tmp_path: Path) -> None:
+    folder = _secret_volume(tmp_path / "keys", KEYS)
+    with pytest.raises(ValidationError, match=message):
+        PaymentSettings(facilitator_key_dir=folder, **values)
+
+
+def test_a_missing_key_folder_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="cannot read the settlement keys"):
+        PaymentSettings(facilitator_key_dir=tmp_path / "absent", instance_id="smalltts-0")
+
+
+def test_the_key_folder_is_read_only_when_settling_here(tmp_path: Path) -> None:
+    # Free or remote settlement needs no key of ours: a missing folder must not stop such a service.
+    for mode in ("off", "facilitator"):
+        payment = PaymentSettings(mode=mode, facilitator_key_dir=tmp_path / "absent", instance_id="smalltts-0")
+        assert payment.facilitator_private_key is None

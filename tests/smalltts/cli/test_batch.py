@@ -15,8 +15,8 @@ import soundfile as sf
 
 from model.runtime.synthesizer import StageTimings, SynthesisRequest, SynthesisResult, Synthesizer
 from model.text import estimate_duration_s, tokenize
-from service.cli import main
 from smalltts import SmallTTS
+from smalltts.cli.main import main
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -107,7 +107,7 @@ def test_jsonl_rows_run_in_real_batches_and_bad_rows_are_named_by_line(
 
 
 def test_the_command_line_exit_status_and_file_errors(tiny_model_dir: Path, voice_file: Path, tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "service.cli", "batch"]
+    command = [sys.executable, "-m", "smalltts", "batch"]
     good = tmp_path / "one.txt"
     good.write_text("Just one line.\n")
     ok = subprocess.run(

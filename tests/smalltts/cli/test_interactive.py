@@ -22,7 +22,7 @@ HANG_GUARD_S = 120.0
 
 def _command(tiny_model_dir: Path, voice_file: Path, out_dir: Path) -> list[str]:
     return [
-        *(sys.executable, "-m", "service.cli", "interactive"),
+        *(sys.executable, "-m", "smalltts", "interactive"),
         *("--ref", str(voice_file), "--out-dir", str(out_dir), "--model", str(tiny_model_dir)),
     ]
 

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from web3 import Web3
 
-from service.cli import main
 from service.payment.devchain.anvil import AnvilError, find_anvil, rpc_chain_id, start_anvil
 from service.payment.devchain.launch import PAYER_FUNDS_ATOMIC, DevChainFacts, start_devchain
 from service.payment.devchain.token import balance_of
+from smalltts.cli.main import main
 
 
 def test_devchain_facts_describe_a_live_funded_chain(tmp_path: Path) -> None:

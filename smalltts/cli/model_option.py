@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from model.runtime.assets import MODEL_DIR_ENV, AssetError, resolve_model_dir
 from model.runtime.limits import RuntimeLimits
 from model.runtime.synthesizer import Synthesizer
-from service.cli import CliError
 from service.settings import Settings
+from smalltts.cli.main import CliError
 
 UNTRAINED_NOTE = "untrained (random weights): the audio is noise, not speech"
 

@@ -3,12 +3,13 @@
     smalltts say TEXT [--ref FILE] [--duration S] [--seed N] [--steps N] [--out FILE] [--model DIR]
     smalltts info [--model DIR] [--json]
     smalltts fetch [--repo smallbraineng/smalltts] [--dir DIR]
-    smalltts batch FILE --out-dir DIR   smalltts interactive   (smalltts/cli/: next to the Python API)
-    smalltts export ...   smalltts serve ...   smalltts bench ...
+    smalltts batch FILE --out-dir DIR   smalltts interactive
+    smalltts export ...   smalltts serve ...   smalltts bench ...   smalltts train ...   smalltts dataset ...
 
-Each subcommand lives in its own module under `service/commands/` or `smalltts/cli/` exposing
-`register(subparsers)`, which adds its parser and sets `handler`; modules are imported here by name so that
-adding a command touches one list. User mistakes print one line (`smalltts: error: ...`) and exit with status
+Each subcommand lives in its own module of this package exposing `register(subparsers)`, which adds its parser
+and sets `handler`; modules are imported here by name so that adding a command touches one list. The CLI sits
+above `service/`, `training/` and `model/` (which never import it), so it is the one place that may use both
+the web service and the training code. User mistakes print one line (`smalltts: error: ...`) and exit with status
 2, never a traceback.
 """
 
@@ -24,20 +25,20 @@ from model.errors import InputError
 # Command name -> the module that registers it. Only the chosen command's module is imported, so a light
 # command (fetch, info, say) does not pay for importing the web app, web3 or torch.
 COMMANDS: dict[str, str] = {
-    "say": "service.commands.say",
-    "info": "service.commands.info",
-    "fetch": "service.commands.fetch",
-    "export": "service.commands.export",
-    "bench": "service.commands.bench",
-    "serve": "service.commands.serve",
-    "run": "service.commands.serve",
-    "bench-server": "service.commands.bench_server",
-    "dataset": "service.commands.dataset",
-    "train": "service.commands.train",
-    "eval": "service.commands.eval",
-    "pay-say": "service.commands.pay_say",
-    "bench-pay": "service.commands.bench_pay",
-    "devchain": "service.commands.devchain",
+    "say": "smalltts.cli.say",
+    "info": "smalltts.cli.info",
+    "fetch": "smalltts.cli.fetch",
+    "export": "smalltts.cli.export",
+    "bench": "smalltts.cli.bench",
+    "serve": "smalltts.cli.serve",
+    "run": "smalltts.cli.serve",
+    "bench-server": "smalltts.cli.bench_server",
+    "dataset": "smalltts.cli.dataset",
+    "train": "smalltts.cli.train",
+    "eval": "smalltts.cli.eval",
+    "pay-say": "smalltts.cli.pay_say",
+    "bench-pay": "smalltts.cli.bench_pay",
+    "devchain": "smalltts.cli.devchain",
     "batch": "smalltts.cli.batch",
     "interactive": "smalltts.cli.interactive",
 }
@@ -76,11 +77,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    # `python -m service.cli` runs this file as __main__; commands raise service.cli.CliError, a different class
-    # from __main__.CliError, so run the package module's main to catch them as one-line errors.
-    from service.cli import main as package_main
-
-    sys.exit(package_main())

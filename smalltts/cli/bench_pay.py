@@ -36,14 +36,14 @@ from x402.http.clients.httpx import x402AsyncTransport
 from x402.http.utils import decode_payment_required_header, encode_payment_signature_header
 
 from service.app import create_app
-from service.cli import CliError
-from service.commands.model_option import add_model_argument, open_synthesizer
 from service.payment.client import SpeechOrder, build_payer, synthesize_paid
 from service.payment.devchain.anvil import AnvilError, free_port
 from service.payment.devchain.launch import DevChain, devchain_payment_settings, start_devchain
 from service.payment.layer import PaymentLayer
 from service.payment.settings import PaymentSettings
 from service.settings import Settings
+from smalltts.cli.main import CliError
+from smalltts.cli.model_option import add_model_argument, open_synthesizer
 
 T = TypeVar("T")
 BENCH_TEXT = "A short sentence to price, verify, synthesize and settle."

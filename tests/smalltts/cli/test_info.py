@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.cli import main
+from smalltts.cli.main import main
 
 KEYS = {
     "preset",

@@ -14,9 +14,9 @@ import httpx
 import pytest
 import soundfile as sf
 
-from service.cli import main
 from service.payment.devchain.anvil import find_anvil, free_port, rpc_chain_id
 from service.payment.devchain.launch import DevChainFacts
+from smalltts.cli.main import main
 from tests.service.support import tone_wav
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -44,7 +44,7 @@ def test_run_starts_the_dev_chain_and_pay_say_pays_it(tmp_path: Path, tiny_model
     output = tmp_path / "run.log"
     with output.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "run", "--port", str(port), "--model", str(tiny_model_dir)],
+            [sys.executable, "-m", "smalltts", "run", "--port", str(port), "--model", str(tiny_model_dir)],
             cwd=tmp_path,  # .smalltts/ lands here
             env=env,
             stdout=log,

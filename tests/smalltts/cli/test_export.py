@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from model.runtime.assets import check_model_dir
-from service.cli import main
+from smalltts.cli.main import main
 
 
 def test_export_random_writes_a_complete_untrained_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

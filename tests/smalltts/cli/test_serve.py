@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from model.runtime.synthesizer import Synthesizer
-from service.cli import CliError, build_parser
-from service.commands.bench_server import BenchConfig, served
-from service.commands.serve import announce, build_settings
+from smalltts.cli.bench_server import BenchConfig, served
+from smalltts.cli.main import CliError, build_parser
+from smalltts.cli.serve import announce, build_settings
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -50,7 +50,7 @@ def test_announce_says_untrained_plainly(capsys: pytest.CaptureFixture[str], syn
 
 @pytest.mark.slow
 def test_serve_starts_a_real_server(tiny_model_dir: Path) -> None:
-    # `served` runs `python -m service.cli serve ...` in a subprocess and waits for /ready.
+    # `served` runs `python -m smalltts serve ...` in a subprocess and waits for /ready.
     with served(BenchConfig(model_dir=tiny_model_dir, startup_timeout_s=120), max_batch_size=4) as url:
         assert httpx.get(f"{url}/health", timeout=10).text == "ok"
         ready = httpx.get(f"{url}/ready", timeout=10).json()
@@ -60,7 +60,7 @@ def test_serve_starts_a_real_server(tiny_model_dir: Path) -> None:
 def test_run_refuses_a_model_whose_default_steps_exceed_the_maximum(
     monkeypatch: pytest.MonkeyPatch, ddim_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from service.cli import main
+    from smalltts.cli.main import main
 
     monkeypatch.setenv("SMALLTTS_MAX_STEPS", "8")
     assert main(["run", "--port", "0", "--model", str(ddim_model_dir)]) == 2  # 0: whatever else serves on 8000
@@ -72,7 +72,7 @@ def test_run_refuses_a_model_whose_default_steps_exceed_the_maximum(
 def test_a_taken_port_is_one_line_before_any_model_chain_or_file(
     command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from service.cli import main
+    from smalltts.cli.main import main
 
     monkeypatch.chdir(tmp_path)  # the dev chain would write .smalltts/ here
     with socket.socket() as first_run:

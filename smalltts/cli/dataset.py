@@ -15,7 +15,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from service.cli import CliError
+from smalltts.cli.main import CliError
 
 SPEAKER_ENCODERS = ("resemblyzer", "speechbrain", "none")
 TEXT_SOURCES = ("grammar", "wordnet", "fortunes")

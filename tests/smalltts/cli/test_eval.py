@@ -11,7 +11,8 @@ import pytest
 import soundfile as sf
 
 from model.runtime.assets import demo_dir
-from service.cli import main
+from smalltts.cli.main import main
+from tests.training.isolation import fresh_accelerator_state, one_torch_thread  # noqa: F401  (autouse)
 from training.corpus import speak
 
 

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from service.cli import main
+from smalltts.cli.main import main
+from tests.training.isolation import fresh_accelerator_state, one_torch_thread  # noqa: F401  (autouse)
 from training.metrics import read_metrics
 
 

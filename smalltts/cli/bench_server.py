@@ -39,8 +39,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from model.config import PRESETS
 from model.runtime.assets import AssetError, ensure_random_model, resolve_model_dir
-from service.cli import CliError
-from service.commands.model_option import add_model_argument
+from smalltts.cli.main import CliError
+from smalltts.cli.model_option import add_model_argument
 
 BENCH_TEXT = "The quick brown fox jumps over the lazy dog, and then it takes a well earned rest."
 DEFAULT_LEVELS = (1, 2, 4, 8, 16)
@@ -191,7 +191,7 @@ def served(config: BenchConfig, max_batch_size: int) -> Iterator[str]:
         command = [
             sys.executable,
             "-m",
-            "service.cli",
+            "smalltts",
             "serve",
             "--host",
             "127.0.0.1",

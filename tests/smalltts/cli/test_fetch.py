@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from model.runtime.assets import PUBLISHED_REPO, REQUIRED_FILES, check_model_dir
 from tests.model.runtime.fake_hub import FakeHub
@@ -19,7 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k not in {"HF_HUB_OFFLINE", "HF_ENDPOINT"}} | env
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", "fetch", *args],
+        [sys.executable, "-m", "smalltts", "fetch", *args],
         cwd=REPO_ROOT,
         env=environment,
         capture_output=True,
@@ -27,15 +24,6 @@ def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
-
-
-@pytest.fixture
-def fake_repo(tiny_model_dir: Path, tmp_path: Path) -> Path:
-    repo = tmp_path / "hub_repo"
-    for name in REQUIRED_FILES:
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(tiny_model_dir / name, repo / name)
-    return repo
 
 
 def test_fetch_from_the_hub_named_by_hf_endpoint(fake_repo: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from model.runtime.assets import PUBLISHED_REPO, REQUIRED_FILES, AssetError, fetch_assets, published_dir
-from service.cli import CliError
+from smalltts.cli.main import CliError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -23,14 +23,14 @@ from pydantic import ValidationError
 from model.runtime.assets import AssetError, resolve_model_dir
 from model.runtime.synthesizer import Synthesizer
 from service.app import create_app, load_synthesizers
-from service.cli import CliError
-from service.commands.model_option import add_model_argument
 from service.logs import configure_logging
 from service.payment.devchain.anvil import AnvilError
 from service.payment.devchain.launch import describe_devchain, devchain_for_run
 from service.payment.layer import check_payments
 from service.settings import Settings
 from service.synthesis import ServiceLimits
+from smalltts.cli.main import CliError
+from smalltts.cli.model_option import add_model_argument
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

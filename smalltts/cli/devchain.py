@@ -19,7 +19,6 @@ from pathlib import Path
 import httpx
 from requests import RequestException
 
-from service.cli import CliError
 from service.payment.devchain.anvil import AnvilError
 from service.payment.devchain.launch import (
     DEFAULT_PORT,
@@ -30,6 +29,7 @@ from service.payment.devchain.launch import (
     deploy_devchain_token,
     start_devchain,
 )
+from smalltts.cli.main import CliError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from service.cli import CliError
+from smalltts.cli.main import CliError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from service.commands.model_option import UNTRAINED_NOTE, add_model_argument, open_synthesizer, warn_if_untrained
+from smalltts.cli.model_option import UNTRAINED_NOTE, add_model_argument, open_synthesizer, warn_if_untrained
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from model.config import PRESETS
-from service.cli import CliError
+from smalltts.cli.main import CliError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

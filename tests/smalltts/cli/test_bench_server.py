@@ -10,9 +10,9 @@ import pytest
 
 from model.runtime.synthesizer import Synthesizer
 from service.app import create_app
-from service.cli import CliError, main
-from service.commands.bench_server import BenchConfig, format_table, run_bench
 from service.settings import Settings
+from smalltts.cli.bench_server import BenchConfig, format_table, run_bench
+from smalltts.cli.main import CliError, main
 from tests.service.support import live_server
 
 
@@ -59,7 +59,7 @@ def test_report_compares_batched_with_unbatched(tmp_path: Path, synthesizer: Syn
 def test_bad_levels_are_a_cli_error() -> None:
     assert main(["bench-server", "--concurrency", "1,two"]) == 2
     with pytest.raises(CliError):
-        from service.cli import build_parser
-        from service.commands import bench_server
+        from smalltts.cli import bench_server
+        from smalltts.cli.main import build_parser
 
         bench_server.run(build_parser().parse_args(["bench-server", "--concurrency", "0"]))

@@ -21,9 +21,9 @@ import anyio
 import httpx
 from x402.http.clients.httpx import PaymentError, x402AsyncTransport
 
-from service.cli import CliError
 from service.payment.client import PaidSpeech, SpeechOrder, build_payer, synthesize_paid
 from service.payment.devchain.launch import FACTS_FILE, STATE_DIR, DevChainFacts
+from smalltts.cli.main import CliError
 
 PAYER_KEY_ENV = "SMALLTTS_PAYER_KEY"
 DEFAULT_URL = "http://127.0.0.1:8000"

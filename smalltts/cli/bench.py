@@ -26,7 +26,7 @@ import onnxruntime as ort
 
 from model.runtime.assets import AssetError, ensure_random_model, require_model_dir
 from model.runtime.synthesizer import StageTimings, SynthesisRequest, SynthesisResult, Synthesizer
-from service.cli import CliError
+from smalltts.cli.main import CliError
 
 TOKENS_PER_S = 14  # espeak-ng phoneme tokens per second of speech (incl. spaces and stress marks), roughly
 REFERENCE_S = 5.0

@@ -18,8 +18,8 @@ import numpy as np
 from model.runtime.audio import format_from_path, read_reference, write_audio
 from model.runtime.synthesizer import TIMESTEP_TABLES, SynthesisRequest
 from model.text import estimate_duration_s, tokenize
-from service.cli import CliError
-from service.commands.model_option import (
+from smalltts.cli.main import CliError
+from smalltts.cli.model_option import (
     UNTRAINED_NOTE,
     add_model_argument,
     add_transcription_argument,

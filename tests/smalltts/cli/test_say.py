@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from service.cli import main
+from smalltts.cli.main import main
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -116,7 +116,7 @@ def test_user_errors_are_one_line_and_exit_2(
 
 
 def test_the_module_entry_point_prints_no_traceback(tiny_model_dir: Path, voice: Path) -> None:
-    command = [sys.executable, "-m", "service.cli", "say", "hi", "--ref", str(voice), "--model", str(tiny_model_dir)]
+    command = [sys.executable, "-m", "smalltts", "say", "hi", "--ref", str(voice), "--model", str(tiny_model_dir)]
     bad = subprocess.run([*command, "--duration", "inf"], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert bad.returncode == 2
     assert bad.stderr == "smalltts: error: duration must be between 0.5 and 30 seconds, got inf\n"
@@ -146,7 +146,7 @@ def test_without_steps_say_uses_the_models_own_count_and_sampler(
 
 def test_dash_reads_the_text_from_stdin(tiny_model_dir: Path, voice: Path, tmp_path: Path) -> None:
     out = tmp_path / "piped.wav"
-    command = [sys.executable, "-m", "service.cli", "say", "-", "--ref", str(voice), "--model", str(tiny_model_dir)]
+    command = [sys.executable, "-m", "smalltts", "say", "-", "--ref", str(voice), "--model", str(tiny_model_dir)]
     piped = subprocess.run(
         [*command, "--seed", "3", "--out", str(out)],
         input="Text from a pipe.\n",

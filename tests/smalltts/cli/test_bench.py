@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from service.cli import main
+from smalltts.cli.main import main
 
 
 def test_bench_times_every_stage_batched_and_one_by_one(

@@ -6,7 +6,7 @@ smalltts train sv      --data data/train --out runs/sv --preset small
 smalltts train distill --data data/train --out runs/distill --teacher runs/teacher --asr runs/asr --sv runs/sv
 smalltts train vocoder --manifest data/synth/manifest.jsonl --out runs/vocoder   # the demo's mel codec (audio in)
 
-Several GPUs (DDP, one process each), unchanged:  accelerate launch --multi_gpu -m service.cli train teacher ...
+Several GPUs (DDP, one process each), unchanged:  accelerate launch --multi_gpu -m smalltts.cli.main train teacher ...
 CPU smoke test:  smalltts train teacher --data data/tiny --out /tmp/t --preset tiny --steps 20 --cpu
 
 Flags override the preset's config (training.config.*_config_for); --config FILE starts from a saved config
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from model.config import PRESETS
-from service.cli import CliError
+from smalltts.cli.main import CliError
 
 TRAINERS = ("teacher", "asr", "sv", "distill", "vocoder")
 
