@@ -1,4 +1,9 @@
+import { useState } from "react";
+import { Waveform } from "./Waveform";
+
 export interface SynthesisResult {
+  /** The WAV file itself (its waveform is drawn from these bytes) and an object URL for it. */
+  audio: Blob;
   audioUrl: string;
   fileName: string;
   durationS: number | null;
@@ -16,12 +21,14 @@ interface ResultProps {
   explorerTxUrl: string | null;
 }
 
-/** The generated audio with a download link and the payment receipt. */
+/** The generated audio (its waveform above the player) with a download link and the payment receipt. */
 export function Result({ result, priceText, explorerTxUrl }: ResultProps) {
+  const [player, setPlayer] = useState<HTMLAudioElement | null>(null);
   return (
     <section className="card result" aria-labelledby="result-heading">
       <h2 id="result-heading">Your audio</h2>
-      <audio controls src={result.audioUrl} data-testid="result-audio" aria-label="Generated speech" />
+      <Waveform audio={result.audio} player={player} />
+      <audio ref={setPlayer} controls src={result.audioUrl} data-testid="result-audio" aria-label="Generated speech" />
       <p>
         <a className="button" href={result.audioUrl} download={result.fileName}>
           Download {result.fileName}

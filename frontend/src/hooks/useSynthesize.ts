@@ -96,6 +96,7 @@ export async function synthesizeOnce(
   };
   const seed = header("X-Smalltts-Seed");
   return {
+    audio,
     audioUrl: URL.createObjectURL(audio),
     fileName: `smalltts-${seed ?? "output"}.wav`,
     durationS: numberHeader("X-Smalltts-Duration-S"),

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { Result, type SynthesisResult } from "../../src/components/Result";
 
 const result: SynthesisResult = {
+  audio: new Blob(["RIFF"], { type: "audio/wav" }),
   audioUrl: "blob:test/1",
   fileName: "smalltts-42.wav",
   durationS: 2,
