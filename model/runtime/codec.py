@@ -8,6 +8,8 @@ b = batch, N = samples, T = latent frames, c = latent channels (64), hop = sampl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from model.runtime.graph import OnnxGraph
@@ -56,3 +58,18 @@ class CodecDecoder:
             fixed[:, :keep] = audio[:, :keep]
             audio = fixed
         return np.ascontiguousarray(audio, dtype=np.float32)
+
+    def decode_items(self, latents: np.ndarray, frames: Sequence[int]) -> list[np.ndarray]:
+        """(b n c) padded latents -> item i's audio (frames[i] * hop,), decoded from its own frames only.
+
+        A convolutional decoder would otherwise hear the padding; items of equal length share one call.
+        """
+        audio: list[np.ndarray | None] = [None] * len(frames)
+        by_length: dict[int, list[int]] = {}
+        for i, count in enumerate(frames):
+            by_length.setdefault(count, []).append(i)
+        for count, indices in by_length.items():
+            decoded = self.decode(latents[indices, :count])  # (k, count * hop)
+            for row, i in zip(decoded, indices, strict=True):
+                audio[i] = row
+        return [row for row in audio if row is not None]
