@@ -29,6 +29,9 @@ class SpeechOrder:
     reference: bytes | None = None  # a reference recording; or
     voice: str | None = None  # a stored voice id
     duration_s: Decimal | None = None  # None: the service estimates it from the text (and prices that)
+    seed: int | None = None  # None: the service draws one (and reports it in X-Smalltts-Seed)
+    steps: int | None = None  # None: the model's own
+    audio_format: str = "wav"  # the container the service answers in (wav, flac, ogg)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class PaidSpeech:
     receipt: dict[str, Any] | None  # the decoded PAYMENT-RESPONSE
     error: str | None  # the service's error code or message when there is no audio
     duration_s: str | None  # the duration the service synthesized (X-Smalltts-Duration-S)
+    headers: dict[str, str]  # the X-Smalltts-* headers of the answer (seed, warnings, ...), lower-cased names
 
 
 def build_payer(
@@ -63,15 +67,22 @@ async def synthesize_paid(http: httpx.AsyncClient, url: str, order: SpeechOrder)
     params = {"duration": str(order.duration_s)} if order.duration_s is not None else {}
     if order.voice is not None:
         params["voice"] = order.voice
+    if order.seed is not None:
+        params["seed"] = str(order.seed)
+    if order.steps is not None:
+        params["steps"] = str(order.steps)
+    if order.audio_format != "wav":
+        params["format"] = order.audio_format
     files: dict[str, Any] = {"text": (None, order.text)}
     if order.reference is not None:
         files["audio"] = ("reference.wav", order.reference, "application/octet-stream")
     reply = await http.post(f"{url.rstrip('/')}/synthesize", params=params, files=files)
     encoded = reply.headers.get("PAYMENT-RESPONSE")
     receipt = decode_payment_response_header(encoded).model_dump(by_alias=True) if encoded else None
+    headers = {name.lower(): value for name, value in reply.headers.items() if name.lower().startswith("x-smalltts-")}
     if reply.status_code == 200:
-        return PaidSpeech(200, reply.content, receipt, None, reply.headers.get("X-Smalltts-Duration-S"))
-    return PaidSpeech(reply.status_code, None, receipt, _error_text(reply), None)
+        return PaidSpeech(200, reply.content, receipt, None, reply.headers.get("X-Smalltts-Duration-S"), headers)
+    return PaidSpeech(reply.status_code, None, receipt, _error_text(reply), None, headers)
 
 
 def _error_text(reply: httpx.Response) -> str:

@@ -140,7 +140,7 @@ def run_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     # Default payments (local, dev chain, no RPC given): start anvil with the test token for this run.
     try:
-        with devchain_for_run(settings.payment) as (payment, chain):
+        with devchain_for_run(settings.payment, settings.port) as (payment, chain):
             settings = settings.model_copy(update={"payment": payment})
             announce(settings, synthesizers[0])
             if chain is not None:

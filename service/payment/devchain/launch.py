@@ -117,15 +117,26 @@ def start_devchain(state_dir: Path | None, port: int | None = None) -> Iterator[
     log_path = state_dir / "devchain" / "anvil.log" if state_dir is not None else None
     node = start_anvil(chain_id=DEV_CHAIN_ID, port=port, log_path=log_path)
     facts_path = state_dir / FACTS_FILE if state_dir is not None else None
+    written: str | None = None
     try:
         facts = deploy_devchain_token(node.rpc_url)
         if facts_path is not None:
-            facts_path.write_text(facts.to_json(), encoding="utf-8")
+            written = facts.to_json()
+            facts_path.write_text(written, encoding="utf-8")
         yield DevChain(node=node, facts=facts, facilitator_key=FACILITATOR_KEY, facts_path=facts_path)
     finally:
         node.stop()
-        if facts_path is not None:
-            facts_path.unlink(missing_ok=True)  # a stale file would point scripts at a dead chain
+        if facts_path is not None and written is not None:
+            remove_if_ours(facts_path, written)  # a stale file would point scripts at a dead chain
+
+
+def remove_if_ours(path: Path, written: str) -> None:
+    """Deletes `path` only while it still holds what this chain wrote: never another run's facts."""
+    try:
+        if path.read_text(encoding="utf-8") == written:
+            path.unlink()
+    except FileNotFoundError:
+        pass
 
 
 # --- `smalltts run` -------------------------------------------------------------------------------------------
@@ -170,8 +181,7 @@ def describe_devchain(chain: DevChain, service_url: str) -> str:
         f"smalltts: dev payer {facts.payer_address} holds {PAYER_FUNDS_ATOMIC // 10**6} test USDC; its key "
         f"(anvil's public test key, never use it elsewhere): {facts.payer_key}\n"
         f"smalltts: facts for scripts: {chain.facts_path}\n"
-        'smalltts: pay and speak:  smalltts pay-say "Hello there." --ref voice.wav --out hello.wav'
-        f" --url {service_url}\n"
+        f'smalltts: pay and speak (from any folder):  smalltts pay-say "Hello there." --url {service_url}\n'
         "smalltts: or in Python (official x402 client):\n"
         "    import asyncio, json, httpx\n"
         "    from eth_account import Account\n"
@@ -193,17 +203,27 @@ def describe_devchain(chain: DevChain, service_url: str) -> str:
     )
 
 
+def run_state_dir(service_port: int, state_dir: Path = STATE_DIR) -> Path:
+    """The folder of one `smalltts run`: its chain's facts, anvil log and ledger, keyed by the service's port.
+
+    Two runs on different ports (the second `make run` with PORT=8001) each keep their own chain and files, so
+    one stopping never deletes or resets what the other still serves."""
+    return state_dir / "runs" / str(service_port)
+
+
 @contextmanager
 def devchain_for_run(
-    payment: PaymentSettings, state_dir: Path = STATE_DIR
+    payment: PaymentSettings, service_port: int, state_dir: Path = STATE_DIR
 ) -> Iterator[tuple[PaymentSettings, DevChain | None]]:
     """For `smalltts run`: with the default payment settings, start the dev chain and pay on it; else no-op."""
     if not uses_embedded_devchain(payment):
         yield payment, None
         return
+    run_dir = run_state_dir(service_port, state_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     port = DEFAULT_PORT if _port_is_free(DEFAULT_PORT) else None
-    with start_devchain(state_dir, port=port) as chain:
-        yield devchain_payment_settings(payment, chain, state_dir), chain
+    with start_devchain(run_dir, port=port) as chain:
+        yield devchain_payment_settings(payment, chain, run_dir), chain
 
 
 def _port_is_free(port: int) -> bool:
