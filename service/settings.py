@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(
         default=None, description="Model folder; unset: the published weights, the bundled demo or a random tiny model."
     )
+    auto_fetch: bool = Field(
+        default=True,
+        description="`smalltts run` with no model_dir: download the published weights first when the hub answers "
+        "(else it serves the bundled demo and says why); false skips the attempt.",
+    )
     providers: list[str] | None = Field(
         default=None,
         description="ONNX Runtime execution providers in order of preference; unset: the runtime's choice.",

@@ -29,6 +29,7 @@ from service.payment.devchain.launch import describe_devchain, devchain_for_run
 from service.payment.layer import check_payments
 from service.settings import Settings
 from service.synthesis import ServiceLimits
+from smalltts.cli.first_run import fetch_on_first_run
 from smalltts.cli.main import CliError
 from smalltts.cli.model_option import add_model_argument
 
@@ -124,6 +125,7 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_run(args: argparse.Namespace) -> int:
     settings = build_settings(args)
     require_free_port(settings.host, settings.port)  # before the model, the dev chain or any file
+    fetch_on_first_run(settings)
     settings = resolve_settings_model(settings)
     configure_logging(json_lines=settings.log_json, level=settings.log_level)
     try:
