@@ -27,6 +27,7 @@ help:
 	@echo "make test    install what is missing, then run every test"
 	@echo "make bench   runtime benchmark (table + JSON in bench/)"
 	@echo "make train-demo  retrain the bundled demo model (model/demo/) from scratch on the CPU; resumable"
+	@echo "make k8s-demo    the paid demo on a local kind/k3d cluster (README \"Kubernetes\")"
 
 # npm dev-chain tools at the repo root (anvil, solc); reinstalled when package-lock.json changes.
 NODE_STAMP := node_modules/.installed
@@ -106,6 +107,28 @@ docker-check: $(STAMP)
 	done; fi
 	@$(VENV)/bin/hadolint --config docker/.hadolint.yaml $(DOCKERFILES)
 	@echo "smalltts: docker-check ok ($(words $(COMPOSE_FILES)) compose files, $(words $(DOCKERFILES)) Dockerfiles)"
+
+# The dev-chain demo on a local Kubernetes cluster (docker/k8s/overlays/devchain; README "Kubernetes"): build the
+# CPU service and anvil images, load them into the current kind or k3d cluster, apply the overlay, wait until the
+# replicas are ready. Needs docker, kubectl and kind or k3d; first `kind create cluster --config docker/k8s/kind.yaml`.
+.PHONY: k8s-demo
+K8S_DEMO_NAMESPACE := smalltts-devchain
+K8S_DEMO_IMAGES := smalltts:cpu smalltts-anvil:1.7.1
+KUBECTL ?= $(shell command -v kubectl 2>/dev/null || echo $(VENV)/bin/kubectl)
+
+k8s-demo:
+	docker build -f docker/service.Dockerfile -t smalltts:cpu .
+	docker build -f docker/anvil.Dockerfile -t smalltts-anvil:1.7.1 .
+	@context=$$($(KUBECTL) config current-context); case "$$context" in \
+	  kind-*) kind load docker-image --name "$${context#kind-}" $(K8S_DEMO_IMAGES) ;; \
+	  k3d-*) k3d image import --cluster "$${context#k3d-}" $(K8S_DEMO_IMAGES) ;; \
+	  *) echo "smalltts: kubectl's context '$$context' is neither kind-* nor k3d-*: push $(K8S_DEMO_IMAGES) to a" \
+	       "registry the cluster pulls from, then: $(KUBECTL) apply -k docker/k8s/overlays/devchain"; exit 1 ;; \
+	esac
+	$(KUBECTL) apply -k docker/k8s/overlays/devchain
+	$(KUBECTL) -n $(K8S_DEMO_NAMESPACE) wait --for=condition=complete job/devchain-deploy --timeout=10m
+	$(KUBECTL) -n $(K8S_DEMO_NAMESPACE) rollout status statefulset/smalltts --timeout=30m
+	@echo "smalltts: ready on http://127.0.0.1:8080 (the page's 'Use dev wallet' pays with test USDC)"
 
 lint: install
 	@$(PY) -m ruff check model training service smalltts tests
