@@ -39,7 +39,7 @@ from service.deps import ServiceState
 from service.errors import install_error_handlers
 from service.metrics import ServiceMetrics
 from service.middleware import BodyLimitMiddleware, RequestLogMiddleware
-from service.payment.layer import install_service_payment
+from service.payment.install import install_service_payment
 from service.settings import Settings, get_settings
 from service.synthesis import ServiceLimits, SynthesisPipeline
 from service.voices import BUILTIN_VOICE_ID, VoiceStore

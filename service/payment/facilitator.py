@@ -12,14 +12,12 @@ verification and settlement.
 
 Failures of the RPC, the remote facilitator or the ledger are not payment problems: they are noted on the
 request's PaymentAttempt and the edge middleware answers 503 instead of 402. Clients only ever read our own
-reason codes and sentences: the SDK's and the exceptions' texts (which may hold RPC URLs with API keys) are
-dropped from its answers and redacted in the log.
+reason codes and sentences (service.payment.verdict); the exceptions' texts are redacted in the log.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -34,83 +32,33 @@ from x402.mechanisms.evm.constants import (
 from x402.schemas import PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse
 
 from service.payment.attempt import PaymentAttempt, current_attempt, redact, run_in_thread
-from service.payment.authorization import (
-    Authorization,
-    ValidityPolicy,
-    parse_authorization,
-    recovers_to_payer,
-)
-from service.payment.chain import RPC_TRANSPORT_ERRORS, ChainUnavailableError, PayerFunds
-from service.payment.inner import (
-    MESSAGE_FACILITATOR_UNREACHABLE,
-    MESSAGE_RPC_UNREACHABLE,
-    FacilitatorUnavailableError,
-    InnerFacilitator,
-)
+from service.payment.authorization import Authorization, ValidityPolicy, parse_authorization, recovers_to_payer
+from service.payment.chain import PayerFunds
+from service.payment.inner import InnerFacilitator
 from service.payment.ledger import Ledger, LedgerError, Reservation
 from service.payment.ratelimit import RateLimiter
-
-__all__ = ["GuardedFacilitator", "PaymentAttempt", "ValidityPolicy", "current_attempt", "parse_authorization"]
-
-logger = logging.getLogger("smalltts.payment")
-
-ERR_PAYMENT_UNAVAILABLE = "payment_unavailable"  # our code: RPC, facilitator or ledger down (answered 503)
-ERR_INVALID_PAYLOAD = "invalid_payload"
-ERR_CONTRACT_WALLET = "contract_wallet_not_accepted"
-ERR_RATE_LIMITED = "rate_limited"
-ERR_SETTLEMENT_UNKNOWN = "settlement_outcome_unknown"
-ERR_SETTLEMENT_FAILED = "settlement_failed"
-_REASON_CODE_RE = re.compile(r"^[a-z0-9_]{1,80}$")
-
-# Exceptions that mean "the payment machinery is down", never "the payment is bad". Mapped in one place.
-UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    *RPC_TRANSPORT_ERRORS,
-    ChainUnavailableError,
-    FacilitatorUnavailableError,
-    LedgerError,
+from service.payment.verdict import (
+    ERR_CONTRACT_WALLET,
+    ERR_INVALID_PAYLOAD,
+    ERR_PAYMENT_UNAVAILABLE,
+    ERR_RATE_LIMITED,
+    ERR_SETTLEMENT_UNKNOWN,
+    NO_VERDICT_ERRORS,
+    REJECTIONS,
+    UNAVAILABLE_ERRORS,
+    clean_settle,
+    clean_verify,
+    settle_failure,
+    unavailable_message,
 )
 
-NO_VERDICT_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, *UNAVAILABLE_ERRORS)
+logger = logging.getLogger("smalltts.payment")
 
 
 class PayerReads(Protocol):
     """The chain reads made for a payer before anything is reserved (TokenChain; fakes in unit tests)."""
 
     def payer_funds(self, payer: str) -> PayerFunds: ...
-
-
-def _unavailable_message(exc: BaseException) -> str:
-    if isinstance(exc, FacilitatorUnavailableError):
-        return MESSAGE_FACILITATOR_UNREACHABLE
-    if isinstance(exc, LedgerError):
-        return "the payment ledger is unavailable"
-    return MESSAGE_RPC_UNREACHABLE
-
-
-def reason_code(reason: str | None, fallback: str) -> str:
-    """A reason as clients may read it: one of the SDK's or our snake_case codes, never free text."""
-    return reason if reason is not None and _REASON_CODE_RE.match(reason) else fallback
-
-
-def clean_verify(result: VerifyResponse) -> VerifyResponse:
-    """The verdict without the SDK's free-text message (it may quote RPC errors)."""
-    if result.is_valid:
-        return VerifyResponse(is_valid=True, payer=result.payer)
-    return VerifyResponse(
-        is_valid=False, invalid_reason=reason_code(result.invalid_reason, "payment_rejected"), payer=result.payer
-    )
-
-
-def clean_settle(result: SettleResponse) -> SettleResponse:
-    """The settlement as PAYMENT-RESPONSE may show it: success, a code, the tx hash; no error text."""
-    return SettleResponse(
-        success=result.success,
-        error_reason=None if result.success else reason_code(result.error_reason, ERR_SETTLEMENT_FAILED),
-        payer=result.payer,
-        transaction=result.transaction if re.fullmatch(r"0x[0-9a-fA-F]{64}", result.transaction or "") else "",
-        network=result.network,
-        amount=result.amount,
-    )
 
 
 class GuardedFacilitator:
@@ -187,9 +135,9 @@ class GuardedFacilitator:
             return self._unavailable(attempt, payer, "the payment network's RPC did not answer in time")
         except UNAVAILABLE_ERRORS as exc:
             logger.error("payer read failed: %s", redact(f"{type(exc).__name__}: {exc}"))
-            return self._unavailable(attempt, payer, _unavailable_message(exc))
+            return self._unavailable(attempt, payer, unavailable_message(exc))
         if funds.is_contract and not self._allow_contract_wallets:
-            attempt.reject_message = _REJECTIONS[ERR_CONTRACT_WALLET]
+            attempt.reject_message = REJECTIONS[ERR_CONTRACT_WALLET]
             return VerifyResponse(is_valid=False, invalid_reason=ERR_CONTRACT_WALLET, payer=payer)
         if not recovered and not funds.is_contract:
             return self._bad_signature(attempt, payer)
@@ -206,7 +154,7 @@ class GuardedFacilitator:
             attempt.note_unavailable(f"payment verification did not finish within {self._verify_timeout_s:g} s")
         except UNAVAILABLE_ERRORS as exc:
             logger.error("payment verification failed: %s", redact(f"{type(exc).__name__}: {exc}"))
-            attempt.note_unavailable(_unavailable_message(exc))
+            attempt.note_unavailable(unavailable_message(exc))
         finally:
             # Whatever ended verification (including an exception we do not map), an unverified
             # reservation must not keep the key.
@@ -246,15 +194,15 @@ class GuardedFacilitator:
             logger.error("payment ledger failed while reserving: %s", redact(str(exc)))
             return self._unavailable(attempt, payer, "the payment ledger is unavailable")
         if outcome == "in_use":
-            attempt.reject_message = _REJECTIONS[ERR_NONCE_ALREADY_USED]
+            attempt.reject_message = REJECTIONS[ERR_NONCE_ALREADY_USED]
             return VerifyResponse(is_valid=False, invalid_reason=ERR_NONCE_ALREADY_USED, payer=payer)
         if outcome == "over_funds":
-            attempt.reject_message = _REJECTIONS[ERR_INSUFFICIENT_BALANCE]
+            attempt.reject_message = REJECTIONS[ERR_INSUFFICIENT_BALANCE]
             return VerifyResponse(is_valid=False, invalid_reason=ERR_INSUFFICIENT_BALANCE, payer=payer)
         return None
 
     def _bad_signature(self, attempt: PaymentAttempt, payer: str) -> VerifyResponse:
-        attempt.reject_message = _REJECTIONS[ERR_INVALID_SIGNATURE]
+        attempt.reject_message = REJECTIONS[ERR_INVALID_SIGNATURE]
         return VerifyResponse(is_valid=False, invalid_reason=ERR_INVALID_SIGNATURE, payer=payer)
 
     def _unavailable(self, attempt: PaymentAttempt, payer: str, message: str) -> VerifyResponse:
@@ -284,20 +232,20 @@ class GuardedFacilitator:
         try:
             authorization = parse_authorization(payload.payload)
         except ValueError:
-            return _settle_failure(ERR_INVALID_PAYLOAD, requirements, "")
+            return settle_failure(ERR_INVALID_PAYLOAD, requirements, "")
         payer, nonce = authorization.payer, authorization.nonce
         if attempt.reserved is None or attempt.reserved != (payer, nonce):
             # Only the request that reserved this very key may settle it; anything else is a bug or a replay.
-            return _settle_failure(ERR_NONCE_ALREADY_USED, requirements, payer)
+            return settle_failure(ERR_NONCE_ALREADY_USED, requirements, payer)
         attempt.settle_started = True
         try:
             moved = await run_in_thread(self._ledger.transition, payer, nonce, "served", from_states=("reserved",))
         except LedgerError as exc:
             logger.error("payment ledger failed before settlement: %s", redact(str(exc)))
             attempt.note_unavailable("the payment ledger is unavailable")
-            return _settle_failure(ERR_PAYMENT_UNAVAILABLE, requirements, payer)
+            return settle_failure(ERR_PAYMENT_UNAVAILABLE, requirements, payer)
         if not moved:
-            return _settle_failure(ERR_NONCE_ALREADY_USED, requirements, payer)
+            return settle_failure(ERR_NONCE_ALREADY_USED, requirements, payer)
 
         result: SettleResponse | None = None
         attempt.settle_sent = True
@@ -308,12 +256,12 @@ class GuardedFacilitator:
             attempt.note_unavailable(f"payment settlement did not finish within {self._settle_timeout_s:g} s")
         except UNAVAILABLE_ERRORS as exc:
             logger.error("payment settlement failed: %s", redact(f"{type(exc).__name__}: {exc}"))
-            attempt.note_unavailable(_unavailable_message(exc))
+            attempt.note_unavailable(unavailable_message(exc))
         if result is not None and result.success and self._confirm_settlements:
             result = await self._confirmed(payer, nonce, result)
         await self._record_settlement(payer, nonce, result, attempt)
         if result is None:
-            return _settle_failure(ERR_SETTLEMENT_UNKNOWN, requirements, payer)
+            return settle_failure(ERR_SETTLEMENT_UNKNOWN, requirements, payer)
         return result
 
     async def _confirmed(self, payer: str, nonce: str, result: SettleResponse) -> SettleResponse:
@@ -404,15 +352,3 @@ class GuardedFacilitator:
             from_states=("served", "pending", "reserved"), tx_hash=tx_hash,
         )  # fmt: skip
         return "settled", tx_hash
-
-
-_REJECTIONS = {
-    ERR_INVALID_SIGNATURE: "the signature does not recover to authorization.from for this token, chain and terms",
-    ERR_CONTRACT_WALLET: "payments from contract wallets are not accepted here; pay from an externally owned account",
-    ERR_NONCE_ALREADY_USED: "this authorization (payer, nonce) is already being used or was used",
-    ERR_INSUFFICIENT_BALANCE: "the payer's token balance does not cover this payment and the ones it has in flight",
-}
-
-
-def _settle_failure(reason: str, requirements: PaymentRequirements, payer: str) -> SettleResponse:
-    return SettleResponse(success=False, error_reason=reason, transaction="", network=requirements.network, payer=payer)

@@ -22,14 +22,10 @@ from x402.mechanisms.evm.constants import ERR_NONCE_ALREADY_USED, ERR_SETTLEMENT
 from x402.schemas import PaymentRequirements, ResourceInfo, SettleResponse
 
 from service.payment.attempt import PaymentAttempt, current_attempt
-from service.payment.facilitator import (
-    ERR_SETTLEMENT_FAILED,
-    ERR_SETTLEMENT_UNKNOWN,
-    NO_VERDICT_ERRORS,
-    GuardedFacilitator,
-)
+from service.payment.facilitator import GuardedFacilitator
 from service.payment.networks import PaymentTerms
 from service.payment.vault import AudioVault
+from service.payment.verdict import ERR_SETTLEMENT_FAILED, ERR_SETTLEMENT_UNKNOWN, NO_VERDICT_ERRORS
 from service.payment.wire import copy_payment_response_to_v1, messages, v1_body
 
 OUTCOME_UNKNOWN_MESSAGE = (

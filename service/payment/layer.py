@@ -1,12 +1,12 @@
-"""The payment layer: built from the settings and installed around the paid routes by one call in create_app.
+"""PaymentLayer: everything a paying service holds, built from the settings, and its startup checks.
 
-    install_payment(app, settings)    # handlers stay untouched
+    PaymentLayer(payment, limits)   terms, pricing, ledger, chain reads, the guarded facilitator, the SDK server
+    layer.start_blocking()          the chain-id check (the service refuses to start on the wrong chain), opening
+                                    the ledger, reconciling what a previous run left unsettled
+    layer.reconcile_forever()       the background reconciliation loop
+    check_payments(app)             the startup checks now, for the CLI (one error line instead of a traceback)
 
-installs, outermost first: CORS (payment headers allowed and exposed) -> PaymentEdge (duration, header shape,
-v1, 503 on outages) -> the SDK's PaymentMiddlewareASGI (verify -> handler -> settle) -> the app; plus the free
-routes /.well-known/x402 and /v1/price, and lifespan work: the chain-id check (the service refuses to start on
-the wrong chain), opening the ledger, reconciling what a previous run left unsettled, and a background
-reconciliation loop. With mode "off" only CORS and the free routes are installed, and a warning says so.
+service.payment.install puts the layer around the app's paid routes.
 """
 
 from __future__ import annotations
@@ -14,20 +14,16 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 from x402 import x402ResourceServer
 from x402.http import PaymentOption
-from x402.http.middleware.fastapi import PaymentMiddlewareASGI
 from x402.http.types import HTTPRequestContext, RouteConfig
 from x402.mechanisms.evm.exact import register_exact_evm_server
 from x402.schemas import AssetAmount, PaymentRequirements, ResourceConfig, ResourceInfo
@@ -37,7 +33,6 @@ from service.payment.attempt import redact, set_payment_threads
 from service.payment.authorization import ValidityPolicy
 from service.payment.chain import ChainUnavailableError, TokenChain
 from service.payment.facilitator import GuardedFacilitator
-from service.payment.held import AnswerCapture
 from service.payment.inner import (
     FacilitatorUnavailableError,
     InnerFacilitator,
@@ -45,42 +40,15 @@ from service.payment.inner import (
     build_remote_facilitator,
 )
 from service.payment.ledger import Ledger, LedgerError
-from service.payment.middleware import PaidRoute, PaymentEdge
 from service.payment.networks import NETWORKS, PaymentTerms
+from service.payment.paid_routes import PAID_ROUTES, PaidRoute
 from service.payment.pricing import DurationBounds, Pricing, parse_duration, parse_steps
 from service.payment.ratelimit import RateLimiter
 from service.payment.reconcile import reconcile_ledger
-from service.payment.routes import PaymentInfo, build_payment_router
 from service.payment.settings import PaymentSettings, is_loopback_host
 from service.payment.vault import AudioVault
-from service.synthesis import AUDIO_HEADERS
-
-if TYPE_CHECKING:
-    from service.settings import Settings as ServiceSettings
 
 logger = logging.getLogger("smalltts.payment")
-
-PAID_ROUTES: tuple[PaidRoute, ...] = (
-    PaidRoute(
-        method="POST",
-        path="/synthesize",
-        description="smalltts: speech from text in the voice of a reference recording (WAV)",
-        mime_type="audio/wav",
-        body_kind="form",
-        text_field="text",
-    ),
-    PaidRoute(
-        method="POST",
-        path="/v1/audio/speech",
-        description="smalltts: OpenAI-compatible speech synthesis",
-        mime_type="audio/wav",
-        body_kind="json",
-        text_field="input",
-    ),
-)
-REQUEST_HEADERS = ("Content-Type", "Authorization", "X-Request-Id", "PAYMENT-SIGNATURE", "X-PAYMENT",
-                   "Access-Control-Expose-Headers")  # fmt: skip
-RESPONSE_HEADERS = ("PAYMENT-REQUIRED", "PAYMENT-RESPONSE", "X-PAYMENT-RESPONSE", "X-Request-Id", "Retry-After")
 
 
 class PaymentConfigError(InputError):
@@ -319,122 +287,8 @@ class PaymentLayer:
         self._started = False
 
 
-def install_payment(
-    app: FastAPI,
-    payment: PaymentSettings,
-    limits: AppLimits,
-    estimate_duration_s: Callable[[str], float],
-) -> PaymentLayer | None:
-    """Put the payment layer around the paid routes of `app` (see the module docstring).
-
-    Raises:
-        PaymentConfigError: the settings cannot work (checked here, without I/O; chain checks at startup).
-    """
-    layer = PaymentLayer(payment, limits) if payment.mode != "off" else None
-    if layer is not None:
-        layer.included_steps = lambda: _included_steps(app)
-    app.include_router(
-        build_payment_router(
-            PaymentInfo(
-                mode=payment.mode,
-                pricing=layer.pricing if layer else Pricing(payment.price_per_minute_usd, 6, payment.min_charge_usd),
-                terms=layer.terms if layer else None,
-                routes=PAID_ROUTES,
-                bounds=limits.bounds,
-                estimate_duration_s=estimate_duration_s,
-                public_url=payment.public_url,
-                max_text_chars=limits.max_text_chars,
-                max_steps=limits.max_steps,
-                included_steps=lambda: _included_steps(app),
-            )
-        )
-    )
-    if layer is None:
-        logger.warning(
-            "PAYMENTS ARE OFF (SMALLTTS_PAYMENT__MODE=off): %s are served for free to anyone",
-            ", ".join(route.key for route in PAID_ROUTES),
-        )
-    else:
-        app.add_middleware(AnswerCapture, paths=[route.path for route in PAID_ROUTES])
-        app.add_middleware(PaymentMiddlewareASGI, routes=layer.route_configs(), server=layer.server)
-        app.add_middleware(
-            PaymentEdge,
-            routes=PAID_ROUTES,
-            terms=layer.terms,
-            bounds=limits.bounds,
-            requirements_for=layer.requirements_for,
-            estimate_duration_s=estimate_duration_s,
-            facilitator=layer.facilitator,
-            accept_v1=payment.accept_v1,
-            max_body_bytes=limits.body_limits(),
-            max_text_chars=limits.max_text_chars,
-            max_steps=limits.max_steps,
-            vault=layer.vault,
-            client_limit=layer.client_limit,
-        )
-        _wrap_lifespan(app, layer)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=["*"],
-        allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=list(REQUEST_HEADERS),
-        # The page reads the receipt and the audio's facts (duration, seed, warnings) from these.
-        expose_headers=[*RESPONSE_HEADERS, *AUDIO_HEADERS],
-    )
-    app.state.payment = layer
-    return layer
-
-
 def _limiter(per_minute: float, burst: int) -> RateLimiter | None:
     return RateLimiter(per_minute, burst) if per_minute > 0 else None
-
-
-def _included_steps(app: FastAPI) -> int | None:
-    """The model's default sampler steps once the service is up (None before: nothing is served then)."""
-    service = getattr(app.state, "service", None)
-    limits = getattr(service, "limits", None)
-    steps = getattr(limits, "default_steps", None)
-    return steps if isinstance(steps, int) else None
-
-
-def _wrap_lifespan(app: FastAPI, layer: PaymentLayer) -> None:
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app_: Any) -> AsyncIterator[Any]:
-        await anyio.to_thread.run_sync(layer.start_blocking)
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(layer.reconcile_forever)
-            try:
-                async with inner(app_) as state:
-                    yield state
-            finally:
-                tasks.cancel_scope.cancel()
-        await layer.facilitator.aclose()
-        layer.close()
-
-    app.router.lifespan_context = lifespan
-
-
-def estimate_text_duration_s(text: str) -> float:
-    """Seconds of speech for `text`, as the service estimates it (model.text), for pricing without duration."""
-    from model.text import estimate_duration_s, tokenize  # espeak-ng loads on first use, not at import
-
-    return float(estimate_duration_s(tokenize(text)))
-
-
-def install_service_payment(app: FastAPI, settings: ServiceSettings) -> PaymentLayer | None:
-    """The one call in create_app: the payment layer with the service's own limits and duration estimate."""
-    limits = AppLimits(
-        bounds=DurationBounds(settings.min_duration_s, settings.max_duration_s),
-        request_timeout_s=settings.request_timeout_s,
-        max_form_bytes=settings.max_body_bytes,
-        max_json_bytes=settings.max_json_bytes,
-        max_text_chars=settings.max_text_chars,
-        max_steps=settings.max_steps,
-        data_dir=settings.data_dir,
-    )
-    return install_payment(app, settings.payment, limits, estimate_text_duration_s)
 
 
 def check_payments(app: FastAPI) -> None:

@@ -18,8 +18,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from model.errors import InputError
-from service.payment.middleware import PaidRoute
 from service.payment.networks import PaymentTerms
+from service.payment.paid_routes import PaidRoute
 from service.payment.pricing import (
     DurationBounds,
     Pricing,

@@ -20,8 +20,9 @@ from x402.schemas.v1 import PaymentRequiredV1, PaymentRequirementsV1
 from model.errors import InputError
 from service.errors import error_response
 from service.payment.networks import PaymentTerms
+from service.payment.verdict import ERR_INVALID_PAYLOAD
 
-ERR_INVALID_PAYLOAD = "invalid_payload"
+Responder = Callable[[Scope, Receive, Send], Awaitable[None]]  # an ASGI answer, ready to send
 
 
 def v1_body(
@@ -68,9 +69,7 @@ def messages(status: int, body: dict[str, Any], headers: dict[str, str]) -> list
     ]
 
 
-def json_response(
-    status: int, body: dict[str, Any], headers: dict[str, str]
-) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+def json_response(status: int, body: dict[str, Any], headers: dict[str, str]) -> Responder:
     async def respond(scope: Scope, receive: Receive, send: Send) -> None:
         for message in messages(status, body, headers):
             await send(message)
@@ -78,7 +77,7 @@ def json_response(
     return respond
 
 
-def bad_payment(message: str) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+def bad_payment(message: str) -> Responder:
     return error_response(400, ERR_INVALID_PAYLOAD, message, "PAYMENT-SIGNATURE")
 
 

@@ -18,17 +18,13 @@ import requests
 from eth_account import Account
 from x402.schemas import PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse
 
+from service.payment.attempt import PaymentAttempt, current_attempt
+from service.payment.authorization import ValidityPolicy, parse_authorization
 from service.payment.chain import PayerFunds
-from service.payment.facilitator import (
-    ERR_PAYMENT_UNAVAILABLE,
-    GuardedFacilitator,
-    PaymentAttempt,
-    ValidityPolicy,
-    current_attempt,
-    parse_authorization,
-)
+from service.payment.facilitator import GuardedFacilitator
 from service.payment.inner import ThreadedFacilitator
 from service.payment.ledger import Ledger
+from service.payment.verdict import ERR_PAYMENT_UNAVAILABLE
 from tests.service.payment.support import (
     sign_authorization,
 )

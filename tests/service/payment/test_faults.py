@@ -16,9 +16,9 @@ from x402.http import FacilitatorConfig, HTTPFacilitatorClient
 from model.runtime.synthesizer import Synthesizer
 from service.app import create_app
 from service.payment.devchain.launch import DevChain, start_devchain
-from service.payment.facilitator import ERR_PAYMENT_UNAVAILABLE
 from service.payment.inner import RemoteFacilitator
 from service.payment.ledger import Ledger
+from service.payment.verdict import ERR_PAYMENT_UNAVAILABLE
 from service.settings import Settings
 from smalltts.cli.bench_pay import running_server
 from tests.service.payment.support import (

@@ -19,11 +19,11 @@ from x402.schemas import PaymentPayload, SettleResponse, VerifyResponse
 
 from service.payment.attempt import PAYMENT_THREADS, run_in_thread, set_payment_threads
 from service.payment.authorization import parse_authorization
-from service.payment.facilitator import clean_settle
 from service.payment.held import outcome_is_unknown
 from service.payment.ledger import Ledger, LedgerError, Reservation
 from service.payment.ratelimit import RateLimiter
 from service.payment.vault import KEEP_AFTER_VALID_BEFORE_S, AudioVault
+from service.payment.verdict import clean_settle
 from tests.service.payment.test_facilitator import (
     PAYER,
     FakeChain,
