@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,7 @@ os.environ.setdefault("SMALLTTS_PAYMENT__MODE", "off")
 if TYPE_CHECKING:
     from model.nn.dit import DiTModel
     from model.runtime.synthesizer import Synthesizer
+    from service.payment.devchain.launch import DevChain
 
 # The training fixtures (an espeak-ng corpus, shards, short trainer runs) are shared by tests/training and the
 # training commands' tests in tests/smalltts/cli; a plugin makes each session fixture run once for both.
@@ -80,3 +83,42 @@ def fake_repo(tiny_model_dir: Path, tmp_path: Path) -> Path:
     (repo / "tryme").mkdir()
     (repo / "tryme" / "latents.npy").write_bytes(b"not fetched")
     return repo
+
+
+def require_anvil() -> None:
+    """Skips the calling test when the anvil binary is missing (`npm ci` at the repository root installs it)."""
+    from service.payment.devchain.anvil import find_anvil
+
+    if find_anvil() is None:
+        pytest.skip("anvil not installed: run `npm ci` at the repository root")
+
+
+@contextmanager
+def fresh_devchain() -> Iterator[DevChain]:
+    """A dev chain of its own (anvil, the test token, a funded payer) for a fixture; no facts file is kept."""
+    from service.payment.devchain.anvil import AnvilError
+    from service.payment.devchain.launch import start_devchain
+
+    require_anvil()
+    try:
+        with start_devchain(None) as chain:
+            yield chain
+    except AnvilError as exc:
+        pytest.fail(f"anvil did not start: {exc}")
+
+
+# Tests that start real servers or train models take seconds each. They carry the `slow` marker so that
+# `pytest -m "not slow"` is a quick loop while editing; `make test` runs everything. Marked by what they use
+# rather than by hand, so a new test over a chain, a database, a browser or a trainer is marked as well.
+SLOW_FIXTURES = frozenset(
+    {"devchain", "postgres", "paid_service", "paid_site", "built_frontend", "frontend_installed", "corpus_dir",
+     "dataset_dir", "heldout_dir", "teacher_run", "asr_run", "sv_run"}
+)  # fmt: skip
+SLOW_MODULES = frozenset({"test_pay_say.py", "test_distributed.py", "test_interactive.py", "test_bench_server.py"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SLOW_FIXTURES or item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from service.app import create_app
-from service.payment.devchain.anvil import AnvilError, find_anvil
-from service.payment.devchain.launch import DevChain, start_devchain
+from service.payment.devchain.launch import DevChain
 from service.settings import Settings
+from tests.conftest import fresh_devchain
 from tests.service.payment.support import LiveService, live_service, payment_settings
 from tests.service.support import tone_wav
 
@@ -113,13 +113,8 @@ def test_generated_client_matches_the_snapshot(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def devchain() -> Iterator[DevChain]:
-    if find_anvil() is None:
-        pytest.skip("anvil not installed: run `npm ci` at the repository root")
-    try:
-        with start_devchain(None) as chain:
-            yield chain
-    except AnvilError as exc:
-        pytest.fail(f"anvil did not start: {exc}")
+    with fresh_devchain() as chain:
+        yield chain
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +169,7 @@ def test_browser_pays_with_the_dev_wallet_and_an_unfunded_wallet_is_refused(
         },
     )
     assert "dev wallet: paid" in result.stdout
+    assert "waveform: drawn" in result.stdout
     assert "unfunded wallet: refused" in result.stdout
     assert (ARTIFACTS / "paid-flow.png").stat().st_size > 10_000
     assert (ARTIFACTS / "unfunded-wallet.png").stat().st_size > 10_000

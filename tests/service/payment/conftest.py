@@ -15,9 +15,9 @@ import pytest
 
 from model.runtime.synthesizer import Synthesizer
 from service.app import create_app
-from service.payment.devchain.anvil import AnvilError, find_anvil
-from service.payment.devchain.launch import DevChain, start_devchain
+from service.payment.devchain.launch import DevChain
 from service.settings import Settings
+from tests.conftest import fresh_devchain
 from tests.service.payment.support import (
     LiveService,
     PostgresServer,
@@ -37,13 +37,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def devchain() -> Iterator[DevChain]:
-    if find_anvil() is None:
-        pytest.skip("anvil not installed: run `npm ci` at the repository root")
-    try:
-        with start_devchain(None) as chain:
-            yield chain
-    except AnvilError as exc:
-        pytest.fail(f"anvil did not start: {exc}")
+    with fresh_devchain() as chain:
+        yield chain
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,10 @@ import httpx
 import pytest
 import soundfile as sf
 
-from service.payment.devchain.anvil import find_anvil, free_port, rpc_chain_id
+from service.payment.devchain.anvil import free_port, rpc_chain_id
 from service.payment.devchain.launch import DevChainFacts
 from smalltts.cli.main import main
+from tests.conftest import require_anvil
 from tests.service.support import tone_wav
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -37,8 +38,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout
 def test_run_starts_the_dev_chain_and_pay_say_pays_it(
     tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if find_anvil() is None:
-        pytest.skip("anvil not installed: run `npm ci` at the repository root")
+    require_anvil()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {key: value for key, value in os.environ.items() if not key.startswith("SMALLTTS_")}

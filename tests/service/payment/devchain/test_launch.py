@@ -9,15 +9,15 @@ import httpx
 import pytest
 from web3 import Web3
 
-from service.payment.devchain.anvil import AnvilError, find_anvil, rpc_chain_id, start_anvil
+from service.payment.devchain.anvil import AnvilError, rpc_chain_id, start_anvil
 from service.payment.devchain.launch import PAYER_FUNDS_ATOMIC, DevChainFacts, start_devchain
 from service.payment.devchain.token import balance_of
 from smalltts.cli.main import main
+from tests.conftest import require_anvil
 
 
 def test_devchain_facts_describe_a_live_funded_chain(tmp_path: Path) -> None:
-    if find_anvil() is None:
-        pytest.skip("anvil not installed: run `npm ci` at the repository root")
+    require_anvil()
     with start_devchain(tmp_path) as chain:
         facts = DevChainFacts.read(tmp_path / "devchain.json")
         assert facts == chain.facts
@@ -44,8 +44,7 @@ def test_a_missing_or_dying_anvil_is_a_clear_error(tmp_path: Path, monkeypatch: 
 
 
 def test_deploy_on_a_running_node_is_idempotent_and_writes_the_facts(tmp_path: Path) -> None:
-    if find_anvil() is None:
-        pytest.skip("anvil not installed: run `npm ci` at the repository root")
+    require_anvil()
     node = start_anvil()
     try:
         assert main(["devchain", "deploy", "--rpc-url", node.rpc_url, "--state-dir", str(tmp_path)]) == 0
