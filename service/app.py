@@ -12,30 +12,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import anyio
-import onnxruntime as ort
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from model.errors import InputError
 from model.runtime.assets import resolve_model_dir
-from model.runtime.audio import decode_reference
-from model.runtime.graph import CPU_PROVIDER, CUDA_PROVIDER
 from model.runtime.synthesizer import Synthesizer
 from model.text.phonemize import get_phonemizer
 from service.api import devchain, health, meta, speech, synthesize, voices
 from service.api.docs import install_docs
 from service.batching.pool import WorkerPool
 from service.batching.scheduler import BatchingConfig
+from service.builtin_voice import create_builtin_voice
 from service.deps import ServiceState
+from service.devices import device_providers
 from service.errors import install_error_handlers
 from service.metrics import ServiceMetrics
 from service.middleware import BodyLimitMiddleware, RequestLogMiddleware
@@ -47,7 +41,6 @@ from service.voices import BUILTIN_VOICE_ID, VoiceStore
 logger = logging.getLogger("smalltts.service")
 
 API_VERSION = "1.0.0"
-BUILTIN_VOICE_TEXT = "This is a reference voice for cloning. It speaks clearly, at an even pace."
 OPENAPI_TAGS = [
     {"name": "synthesize", "description": "The original's paid route: multipart reference + text -> WAV."},
     {"name": "speech", "description": "OpenAI-compatible text to speech."},
@@ -161,71 +154,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.service = None
 
 
-def device_providers(settings: Settings) -> list[list[str] | None]:
-    """One provider list per device: 'cpu', 'auto' (every visible GPU, else the runtime's choice) or 'cuda:0,1'."""
-    if settings.providers is not None:
-        return [list(settings.providers)]
-    devices = settings.devices.strip().lower()
-    if devices == "cpu":
-        return [[CPU_PROVIDER]]
-    if devices == "auto":
-        count = _visible_gpu_count() if CUDA_PROVIDER in ort.get_available_providers() else 0
-        if count <= 1:
-            return [None]
-        gpu_ids = list(range(count))
-    else:
-        try:
-            gpu_ids = [int(part.strip().removeprefix("cuda:")) for part in devices.split(",") if part.strip()]
-        except ValueError:
-            raise ValueError(f"devices must be 'auto', 'cpu' or a list like 'cuda:0,cuda:1', got {devices!r}") from None
-    # ONNX Runtime takes (name, options) pairs; the runtime passes the list through to the session.
-    return [[(CUDA_PROVIDER, {"device_id": str(i)}), CPU_PROVIDER] for i in gpu_ids]  # type: ignore[list-item]
-
-
-def _visible_gpu_count() -> int:
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([part for part in visible.split(",") if part.strip() and part.strip() != "-1"])
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return 1
-    listing = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10, check=False)
-    return max(1, sum(1 for line in listing.stdout.splitlines() if line.startswith("GPU ")))
-
-
 def load_synthesizers(settings: Settings) -> list[Synthesizer]:
     """Resolves the model folder and opens it once per device (blocking; the lifespan runs it in a thread)."""
     model_dir = resolve_model_dir(settings.model_dir)
     synthesizers = [Synthesizer.load(model_dir, providers) for providers in device_providers(settings)]
     logger.info("loaded model", extra={"model_dir": str(model_dir), "model_id": synthesizers[0].model_id})
     return synthesizers
-
-
-def create_builtin_voice(store: VoiceStore) -> bool:
-    """Stores the voice 'default' from espeak-ng speech, so clients can speak before uploading one.
-
-    Returns False (and logs why) when espeak-ng is missing or its output is unusable; the service still runs.
-    """
-    binary = shutil.which("espeak-ng")
-    if binary is None:
-        logger.warning("espeak-ng not found: no built-in voice 'default'; upload one with POST /v1/voices")
-        return False
-    with tempfile.TemporaryDirectory() as folder:
-        wav_path = Path(folder) / "reference.wav"
-        completed = subprocess.run(
-            [binary, "-v", "en-us", "-s", "155", "-w", str(wav_path), BUILTIN_VOICE_TEXT],
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        if completed.returncode != 0 or not wav_path.is_file():
-            logger.warning("espeak-ng failed (%s): no built-in voice", completed.stderr.decode(errors="replace")[:200])
-            return False
-        try:
-            audio = decode_reference(wav_path.read_bytes(), store.sample_rate_hz)
-        except InputError as exc:
-            logger.warning("espeak-ng reference unusable (%s): no built-in voice", exc)
-            return False
-    store.create(audio, name="built-in (espeak-ng)", voice_id=BUILTIN_VOICE_ID)
-    logger.info("created the built-in voice 'default'")
-    return True

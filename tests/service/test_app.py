@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.app import create_app, device_providers
+from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import ServeFactory
 from tests.service.support import GatedSynthesizer, form
@@ -134,18 +134,6 @@ async def test_requests_before_startup_are_not_ready(tmp_path: Path, tiny_model_
         reply = await client.get("/v1/config")  # no lifespan ran: the model is not loaded
     assert reply.status_code == 503
     assert reply.json()["error"]["code"] == "not_ready"
-
-
-def test_device_providers() -> None:
-    assert device_providers(Settings(devices="cpu")) == [["CPUExecutionProvider"]]
-    assert device_providers(Settings(providers=["CPUExecutionProvider"])) == [["CPUExecutionProvider"]]
-    two = device_providers(Settings(devices="cuda:0,cuda:1"))
-    assert [p[0] for p in two] == [
-        ("CUDAExecutionProvider", {"device_id": "0"}),
-        ("CUDAExecutionProvider", {"device_id": "1"}),
-    ]
-    with pytest.raises(ValueError, match="devices"):
-        device_providers(Settings(devices="gpu-please"))
 
 
 async def test_builtin_voice_is_created_once(serve: ServeFactory) -> None:
