@@ -57,7 +57,9 @@ class SpeechRequest(BaseModel):
     voice: str | VoiceRef = Field(
         default=BUILTIN_VOICE_ID, description="A voice id from POST /v1/voices; OpenAI's names mean 'default'."
     )
-    response_format: SpeechFormat = Field(default="mp3", description="mp3, opus, flac, wav, pcm (s16le 24 kHz) or ogg.")
+    response_format: SpeechFormat = Field(
+        default="mp3", description="mp3, opus, flac, wav, pcm (s16le at the model's sample rate) or ogg."
+    )
     speed: float = Field(
         default=1.0, ge=0.25, le=4.0, description="Faster speech = shorter duration (estimate / speed)."
     )
@@ -75,7 +77,8 @@ class SpeechRequest(BaseModel):
 
 SPEECH_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "The speech in the requested format (24 kHz mono) with the X-Smalltts-* headers.",
+        "description": "The speech in the requested format (mono, the model's sample rate) with the X-Smalltts-* "
+        "headers.",
         "content": dict.fromkeys(sorted(set(AUDIO_MEDIA_TYPES.values())), BINARY_SCHEMA),
     }
 }

@@ -19,7 +19,8 @@ router = APIRouter(tags=["synthesize"])
 
 AUDIO_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "The speech (24 kHz mono; 16-bit PCM for wav and flac). Headers X-Smalltts-* report the "
+        "description": "The speech (mono at the model's sample rate, 24 kHz for the published weights, in "
+        "`sample_rate_hz` of GET /v1/config; 16-bit PCM for wav and flac). Headers X-Smalltts-* report the "
         "duration used, whether it was estimated, frames, seed, model id, whether the model is trained and "
         "the processing time.",
         "content": {AUDIO_MEDIA_TYPES[name]: BINARY_SCHEMA for name in ("wav", "flac", "ogg")},

@@ -535,7 +535,7 @@ export interface components {
             voice: string | components["schemas"]["VoiceRef"];
             /**
              * Response Format
-             * @description mp3, opus, flac, wav, pcm (s16le 24 kHz) or ogg.
+             * @description mp3, opus, flac, wav, pcm (s16le at the model's sample rate) or ogg.
              * @default mp3
              * @enum {string}
              */
@@ -669,7 +669,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The speech (24 kHz mono; 16-bit PCM for wav and flac). Headers X-Smalltts-* report the duration used, whether it was estimated, frames, seed, model id, whether the model is trained and the processing time. */
+            /** @description The speech (mono at the model's sample rate, 24 kHz for the published weights, in `sample_rate_hz` of GET /v1/config; 16-bit PCM for wav and flac). Headers X-Smalltts-* report the duration used, whether it was estimated, frames, seed, model id, whether the model is trained and the processing time. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -758,7 +758,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The speech in the requested format (24 kHz mono) with the X-Smalltts-* headers. */
+            /** @description The speech in the requested format (mono, the model's sample rate) with the X-Smalltts-* headers. */
             200: {
                 headers: {
                     [name: string]: unknown;
