@@ -1,10 +1,9 @@
 """Dataset builder: audio + transcripts (+ speaker ids) -> webdataset tar shards of codec latents and phoneme ids.
 
-    smalltts dataset build --manifest data/synth/manifest.jsonl --codec-dir models/tiny/codec --out data/tiny
+    smalltts dataset build --input data/synth/manifest.jsonl --codec-dir models/tiny/codec --out data/tiny
 
-Input is a manifest (`.jsonl` rows {"audio", "text", "speaker"?}, or `.tsv`/`.csv` with a header naming the
-columns audio, text and optionally speaker; relative paths are relative to the manifest) or a folder of audio
-files each with a same-stem `.txt` transcript (the speaker is the file's parent folder). Output:
+The input is any layout training.corpora reads (a manifest, a folder of audio + .txt, LibriTTS-R, Emilia-style
+webdataset tars, a saved Hugging Face dataset). Output:
 
     OUT/shards/shard-000000.tar      one webdataset sample per clip, key = its running index:
                                        <key>.latents.npy   (n c) float32 codec latents
@@ -12,28 +11,40 @@ files each with a same-stem `.txt` transcript (the speaker is the file's parent 
                                        <key>.json          text, speaker, source, duration_s, num_frames, num_phonemes
                                        <key>.speaker_embedding.npy  (e,) float32, only with --speaker-encoder
     OUT/shards/shard-000000.json     that shard's samples (key, speaker, num_frames) and skipped clips with reasons
+    OUT/build.json                   the settings and input size: a later run into OUT must match them
     OUT/index.json                   dataset facts: codec config, shard list, speakers, totals
     OUT/report.json                  the validation report: how many clips were kept and every skipped one, why
 
 Input clip i belongs to shard i // shard_size. A shard is written to a temporary name and renamed when done,
-together with its .json, so an interrupted build resumes at the first shard that is missing.
+together with its .json, so a rerun skips every finished shard and builds only the missing ones.
+
+Splitting the work: with `num_parts` N and `part_index` I (the CLI's --num-shards / --shard-index), a run
+builds only shards I, I+N, I+2N, ...; N runs on N machines over the same input (every reader lists clips in a
+fixed order) and into one OUT folder (shared, or copied together afterwards) cover every shard once. Each run
+writes index.json and report.json only when it finds every shard finished, so the last part to finish writes
+them; or rerun without a part once everything is copied together (it rebuilds nothing).
+
+Within a run, `workers` K > 1 spawns K processes that read, decode, check, resample and phonemize clips while
+the main process runs the codec encoder (onnxruntime, CUDA when this onnxruntime has it, else CPU) and the
+speaker encoder (torch, on CUDA when torch sees one) on length-sorted batches of the previous shard. The shards
+are byte-identical for any K: every clip is prepared the same way and batches are formed per shard.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
+import multiprocessing
 import os
 import tarfile
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 import soxr
 
 from model.config import CodecConfig, ModelConfig, read_sidecar
@@ -41,21 +52,16 @@ from model.errors import InputError
 from model.runtime.graph import OnnxGraph
 from model.text import tokenize
 from training.config import DatasetConfig, config_to_dict
+from training.corpora import AUDIO_SUFFIXES as AUDIO_SUFFIXES
+from training.corpora import ClipSource as ClipSource
+from training.corpora import DatasetError as DatasetError
+from training.corpora import read_audio
+from training.corpora import read_manifest as read_manifest
+from training.corpora import scan_audio_dir as scan_audio_dir
 from training.speaker_encoder import SpeakerEncoder, load_speaker_encoder
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 INDEX_FORMAT = "smalltts-dataset/1"
-
-
-class DatasetError(ValueError):
-    """The dataset input or output is unusable (bad manifest, missing codec, not a dataset folder)."""
-
-
-@dataclass(frozen=True)
-class ClipSource:
-    audio: Path
-    text: str
-    speaker: str
+SPEAKER_BATCH_SIZE = 32  # clips per speaker-encoder forward pass
 
 
 @dataclass
@@ -64,49 +70,15 @@ class ShardReport:
     skipped: list[dict[str, str]] = field(default_factory=list)
 
 
-# --- reading the input -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PreparedClip:
+    """One input clip after the work a worker process does: audio at the codec rate and phoneme ids, or why not."""
 
-
-def read_manifest(path: str | Path) -> list[ClipSource]:
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"manifest not found: {path}")
-    root = path.parent
-    rows: list[dict[str, Any]] = []
-    if path.suffix == ".jsonl":
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(f"{path}:{number}: not JSON ({exc.msg})") from None
-    elif path.suffix in (".tsv", ".csv"):
-        with path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t" if path.suffix == ".tsv" else ","))
-    else:
-        raise DatasetError(f"{path}: a manifest must be .jsonl, .tsv or .csv")
-    sources = []
-    for number, row in enumerate(rows, 1):
-        if not isinstance(row, dict) or "audio" not in row or "text" not in row:
-            raise DatasetError(f"{path}: row {number} needs the fields 'audio' and 'text'")
-        audio = Path(str(row["audio"]))
-        speaker = str(row.get("speaker") or "default")
-        sources.append(ClipSource(audio if audio.is_absolute() else root / audio, str(row["text"]), speaker))
-    return sources
-
-
-def scan_audio_dir(root: str | Path) -> list[ClipSource]:
-    """Every audio file under root with a same-stem .txt transcript; the speaker is the parent folder's name."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"audio folder not found: {root}")
-    sources = []
-    for audio in sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
-        transcript = audio.with_suffix(".txt")
-        text = transcript.read_text().strip() if transcript.is_file() else ""
-        speaker = audio.parent.relative_to(root).as_posix().replace("/", "_") or "default"
-        sources.append(ClipSource(audio, text, speaker))
-    return sources
+    index: int  # the clip's position in the input list (its sample key)
+    source: ClipSource
+    audio: np.ndarray | None  # (n,) float32 at the codec rate; None when skipped
+    ids: np.ndarray | None  # (p,) int16
+    skip_reason: str = ""
 
 
 # --- the codec encoder -----------------------------------------------------------------------------------
@@ -144,17 +116,24 @@ class BatchedCodecEncoder:
         return out
 
 
-# --- one clip ----------------------------------------------------------------------------------------------
+# --- one clip (runs in a worker process) -----------------------------------------------------------------------
 
 
-def load_clip(path: Path, sample_rate_hz: int, cfg: DatasetConfig) -> np.ndarray:
-    """Reads and checks one clip; raises ValueError with the reason it must be skipped."""
-    if not path.is_file():
-        raise ValueError("audio file not found")
+def prepare_clip(index: int, source: ClipSource, sample_rate_hz: int, cfg: DatasetConfig) -> PreparedClip:
+    """Reads, checks and resamples one clip and phonemizes its transcript; a failure becomes its skip reason."""
     try:
-        samples, source_rate_hz = sf.read(str(path), dtype="float32", always_2d=True)  # (n ch)
-    except (sf.SoundFileError, RuntimeError) as exc:
-        raise ValueError(f"undecodable audio ({str(exc).splitlines()[-1][:120]})") from None
+        if source.problem:
+            raise ValueError(source.problem)
+        ids = phoneme_ids(source.text, cfg)
+        samples, source_rate_hz = read_audio(source)
+        audio = check_audio(samples, source_rate_hz, sample_rate_hz, cfg)
+    except ValueError as exc:
+        return PreparedClip(index, source, None, None, str(exc))
+    return PreparedClip(index, source, audio, ids)
+
+
+def check_audio(samples: np.ndarray, source_rate_hz: int, sample_rate_hz: int, cfg: DatasetConfig) -> np.ndarray:
+    """(n ch) samples -> (n,) float32 mono at sample_rate_hz; raises ValueError with the reason to skip it."""
     if samples.size == 0:
         raise ValueError("audio has no samples")
     if not np.isfinite(samples).all():
@@ -183,6 +162,55 @@ def phoneme_ids(text: str, cfg: DatasetConfig) -> np.ndarray:
     return np.asarray(tokens.ids, dtype=np.int16)
 
 
+def iter_prepared_shards(
+    shards: Sequence[int],
+    sources: Sequence[ClipSource],
+    sample_rate_hz: int,
+    cfg: DatasetConfig,
+    workers: int,
+    on_clip: Callable[[], None] = lambda: None,
+) -> Iterator[tuple[int, list[PreparedClip]]]:
+    """(shard, its prepared clips in input order) for each shard in turn.
+
+    With workers > 1 a spawned process pool prepares the clips, one shard ahead of the one handed out, so
+    decoding overlaps the caller's encoding; at most two shards' audio is in memory."""
+
+    def span(shard: int) -> range:
+        return range(shard * cfg.shard_size, min((shard + 1) * cfg.shard_size, len(sources)))
+
+    if workers <= 1:
+        for shard in shards:
+            prepared = []
+            for i in span(shard):
+                prepared.append(prepare_clip(i, sources[i], sample_rate_hz, cfg))
+                on_clip()
+            yield shard, prepared
+        return
+    # spawn, not fork: the parent already runs onnxruntime's thread pools, which a forked child would inherit broken.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    pending: deque[tuple[int, list[Future[PreparedClip]]]] = deque()
+
+    def collect() -> tuple[int, list[PreparedClip]]:
+        shard, futures = pending.popleft()
+        prepared = []
+        for future in futures:
+            prepared.append(future.result())
+            on_clip()
+        return shard, prepared
+
+    try:
+        for shard in shards:
+            pending.append(
+                (shard, [pool.submit(prepare_clip, i, sources[i], sample_rate_hz, cfg) for i in span(shard)])
+            )
+            if len(pending) > 1:
+                yield collect()
+        while pending:
+            yield collect()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 # --- shards -------------------------------------------------------------------------------------------------
 
 
@@ -204,49 +232,48 @@ def shard_name(index: int) -> str:
 
 
 def build_shard(
-    sources: Sequence[ClipSource],
-    first_index: int,
+    prepared: Sequence[PreparedClip],
     out_tar: Path,
     encoder: BatchedCodecEncoder,
     cfg: DatasetConfig,
     speaker_encoder: SpeakerEncoder | None,
-    on_clip: Callable[[], None] | None = None,
 ) -> ShardReport:
-    """Encodes one shard's clips and writes it (atomically, via a temporary file)."""
+    """Encodes one shard's prepared clips in batches and writes it (atomically, via a temporary file)."""
     report = ShardReport()
-    ready: list[tuple[int, ClipSource, np.ndarray, np.ndarray]] = []
-    for offset, source in enumerate(sources):
-        try:
-            ids = phoneme_ids(source.text, cfg)
-            audio = load_clip(source.audio, encoder.codec.sample_rate_hz, cfg)
-        except ValueError as exc:
-            report.skipped.append({"audio": str(source.audio), "reason": str(exc)})
-        else:
-            ready.append((first_index + offset, source, audio, ids))
-        if on_clip is not None:
-            on_clip()
-    # Sorted by length so each encoder batch pads little.
-    ready.sort(key=lambda item: item[2].shape[0])
+    ready = [clip for clip in prepared if clip.audio is not None]
+    for clip in prepared:
+        if clip.audio is None:
+            report.skipped.append({"audio": clip.source.name, "reason": clip.skip_reason})
+    rate = encoder.codec.sample_rate_hz
+    # Sorted by length so each batch pads little; the order (and so every batch) depends on the input only.
+    ready.sort(key=lambda clip: (_samples(clip).shape[0], clip.index))
     encoded: dict[int, np.ndarray] = {}
     for start in range(0, len(ready), cfg.encode_batch_size):
         chunk = ready[start : start + cfg.encode_batch_size]
-        for (index, *_), latents in zip(chunk, encoder.encode([item[2] for item in chunk]), strict=True):
-            encoded[index] = latents
-    ready.sort(key=lambda item: item[0])
+        for clip, latents in zip(chunk, encoder.encode([_samples(clip) for clip in chunk]), strict=True):
+            encoded[clip.index] = latents
+    embeddings: dict[int, np.ndarray] = {}
+    if speaker_encoder is not None:
+        for start in range(0, len(ready), SPEAKER_BATCH_SIZE):
+            chunk = ready[start : start + SPEAKER_BATCH_SIZE]
+            batch = speaker_encoder.embed_batch([_samples(clip) for clip in chunk], rate)  # (b e)
+            embeddings.update((clip.index, batch[row]) for row, clip in enumerate(chunk))
+    ready.sort(key=lambda clip: clip.index)
 
     tmp = out_tar.with_suffix(".tar.tmp")
     with tarfile.open(tmp, "w") as tar:
-        for index, source, audio, ids in ready:
-            latents = encoded[index]
+        for clip in ready:
+            latents, ids = encoded[clip.index], clip.ids
+            assert ids is not None  # set whenever audio is
             if not np.isfinite(latents).all():
-                report.skipped.append({"audio": str(source.audio), "reason": "codec produced NaN latents"})
+                report.skipped.append({"audio": clip.source.name, "reason": "codec produced NaN latents"})
                 continue
-            key = f"{index:09d}"
+            key = f"{clip.index:09d}"
             meta = {
-                "text": source.text,
-                "speaker": source.speaker,
-                "source": str(source.audio),
-                "duration_s": round(audio.shape[0] / encoder.codec.sample_rate_hz, 4),
+                "text": clip.source.text,
+                "speaker": clip.source.speaker,
+                "source": clip.source.name,
+                "duration_s": round(_samples(clip).shape[0] / rate, 4),
                 "num_frames": int(latents.shape[0]),
                 "num_phonemes": int(ids.shape[0]),
             }
@@ -254,12 +281,11 @@ def build_shard(
             _add_member(tar, f"{key}.phonemes.npy", _npy_bytes(ids))
             _add_member(tar, f"{key}.json", json.dumps(meta).encode())
             if speaker_encoder is not None:
-                embedding = speaker_encoder.embed(audio, encoder.codec.sample_rate_hz)
-                _add_member(tar, f"{key}.speaker_embedding.npy", _npy_bytes(embedding))
+                _add_member(tar, f"{key}.speaker_embedding.npy", _npy_bytes(embeddings[clip.index]))
             report.samples.append(
                 {
                     "key": key,
-                    "speaker": source.speaker,
+                    "speaker": clip.source.speaker,
                     "num_frames": meta["num_frames"],
                     "num_phonemes": meta["num_phonemes"],
                 }
@@ -268,49 +294,90 @@ def build_shard(
     return report
 
 
+def _samples(clip: PreparedClip) -> np.ndarray:
+    if clip.audio is None:
+        raise ValueError(f"clip {clip.index} was skipped: {clip.skip_reason}")
+    return clip.audio
+
+
 def build_dataset(
     sources: Sequence[ClipSource],
     out_dir: str | Path,
     cfg: DatasetConfig,
     *,
     progress: bool = True,
+    workers: int = 1,
+    num_parts: int = 1,
+    part_index: int = 0,
 ) -> dict[str, Any]:
-    """Builds (or resumes building) the shards of `sources` in out_dir; returns the validation report."""
+    """Builds (or resumes building) the shards of `sources` in out_dir, or only part `part_index` of
+    `num_parts` of them (shards part_index, part_index + num_parts, ...).
+
+    Returns the validation report: of the whole dataset once every shard exists (index.json and report.json
+    are written then), else of this part's shards, with "complete": False and how many shards are missing."""
+    if workers < 1:
+        raise DatasetError(f"workers must be >= 1, got {workers}")
+    if num_parts < 1 or not 0 <= part_index < num_parts:
+        raise DatasetError(f"need num_parts >= 1 and 0 <= part_index < num_parts, got {part_index} of {num_parts}")
     out_dir = Path(out_dir)
     shard_dir = out_dir / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     if not sources:
         raise DatasetError("no input clips: the manifest or folder is empty")
     encoder = BatchedCodecEncoder(cfg.codec_dir)
-    speaker_encoder = load_speaker_encoder(cfg.speaker_encoder) if cfg.speaker_encoder != "none" else None
-    build_facts = {"config": config_to_dict(cfg), "num_inputs": len(sources)}
-    facts_path = out_dir / "build.json"
-    if facts_path.is_file():
-        previous = json.loads(facts_path.read_text())
-        if previous != build_facts:
-            raise DatasetError(
-                f"{out_dir} holds a build with other settings or input; use a new --out folder or delete it"
-            )
-    facts_path.write_text(json.dumps(build_facts, indent=2) + "\n")
+    speaker_encoder = (
+        load_speaker_encoder(cfg.speaker_encoder, _torch_device()) if cfg.speaker_encoder != "none" else None
+    )
+    _check_build_facts(out_dir, {"config": config_to_dict(cfg), "num_inputs": len(sources)})
 
     num_shards = -(-len(sources) // cfg.shard_size)
-    bar = _progress_bar(len(sources), progress)
-    reports: list[ShardReport] = []
-    for shard in range(num_shards):
-        first = shard * cfg.shard_size
-        chunk = sources[first : first + cfg.shard_size]
-        tar_path = shard_dir / f"{shard_name(shard)}.tar"
-        report_path = shard_dir / f"{shard_name(shard)}.json"
-        if tar_path.is_file() and report_path.is_file():  # finished by an earlier (interrupted) run
-            saved = json.loads(report_path.read_text())
-            reports.append(ShardReport(saved["samples"], saved["skipped"]))
-            bar.update(len(chunk))
-            continue
-        report = build_shard(chunk, first, tar_path, encoder, cfg, speaker_encoder, on_clip=lambda: bar.update(1))
-        report_path.write_text(json.dumps({"samples": report.samples, "skipped": report.skipped}, indent=1) + "\n")
-        reports.append(report)
+    mine = range(part_index, num_shards, num_parts)
+    todo = [shard for shard in mine if not _is_finished(shard_dir, shard)]
+    bar = _progress_bar(sum(min(cfg.shard_size, len(sources) - s * cfg.shard_size) for s in todo), progress)
+    shards = iter_prepared_shards(todo, sources, encoder.codec.sample_rate_hz, cfg, workers, on_clip=bar.update)
+    for shard, prepared in shards:
+        report = build_shard(prepared, shard_dir / f"{shard_name(shard)}.tar", encoder, cfg, speaker_encoder)
+        _write_json(shard_dir / f"{shard_name(shard)}.json", {"samples": report.samples, "skipped": report.skipped})
     bar.close()
+
+    missing = [shard for shard in range(num_shards) if not _is_finished(shard_dir, shard)]
+    if missing:
+        summary = _summarize([_read_shard_report(shard_dir, shard) for shard in mine])
+        return {**summary, "complete": False, "num_shards_missing": len(missing)}
+    reports = [_read_shard_report(shard_dir, shard) for shard in range(num_shards)]
     return _write_index(out_dir, encoder, cfg, reports, speaker_encoder)
+
+
+def _torch_device() -> str:
+    """Where the speaker encoder runs: the GPU when torch sees one."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _check_build_facts(out_dir: Path, facts: dict[str, Any]) -> None:
+    """Refuses an OUT folder built with other settings or input; records these otherwise."""
+    path = out_dir / "build.json"
+    if path.is_file() and json.loads(path.read_text()) != facts:
+        raise DatasetError(f"{out_dir} holds a build with other settings or input; use a new --out folder or delete it")
+    _write_json(path, facts)
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    # Via a name unique to this process, then renamed: parts running at once into one folder never mix bytes.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=1 if path.parent.name == "shards" else 2) + "\n")
+    os.replace(tmp, path)
+
+
+def _is_finished(shard_dir: Path, shard: int) -> bool:
+    """A shard is done once its .json exists: it is written after the .tar is renamed into place."""
+    return (shard_dir / f"{shard_name(shard)}.tar").is_file() and (shard_dir / f"{shard_name(shard)}.json").is_file()
+
+
+def _read_shard_report(shard_dir: Path, shard: int) -> ShardReport:
+    saved = json.loads((shard_dir / f"{shard_name(shard)}.json").read_text())
+    return ShardReport(saved["samples"], saved["skipped"])
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
@@ -327,7 +394,6 @@ def _write_index(
     speaker_encoder: SpeakerEncoder | None,
 ) -> dict[str, Any]:
     samples = [sample for report in reports for sample in report.samples]
-    skipped = [item for report in reports for item in report.skipped]
     frames = [sample["num_frames"] for sample in samples]
     speakers = Counter(sample["speaker"] for sample in samples)
     index = {
@@ -344,9 +410,18 @@ def _write_index(
         "speaker_encoder": speaker_encoder.name if speaker_encoder is not None else None,
         "speaker_embedding_dim": speaker_encoder.dim if speaker_encoder is not None else None,
     }
-    (out_dir / "index.json").write_text(json.dumps(index, indent=2) + "\n")
+    _write_json(out_dir / "index.json", index)
+    report = {**_summarize(reports), "complete": True}
+    _write_json(out_dir / "report.json", report)
+    return report
+
+
+def _summarize(reports: Sequence[ShardReport]) -> dict[str, Any]:
+    samples = [sample for report in reports for sample in report.samples]
+    skipped = [item for report in reports for item in report.skipped]
+    speakers = Counter(sample["speaker"] for sample in samples)
     reasons = Counter(item["reason"].split(" (")[0] for item in skipped)
-    report = {
+    return {
         "num_inputs": len(samples) + len(skipped),
         "num_kept": len(samples),
         "num_skipped": len(skipped),
@@ -355,8 +430,6 @@ def _write_index(
         "num_speakers": len(speakers),
         "single_clip_speakers": sorted(name for name, count in speakers.items() if count < 2),
     }
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    return report
 
 
 def read_index(data_dir: str | Path) -> dict[str, Any]:
@@ -367,9 +440,3 @@ def read_index(data_dir: str | Path) -> dict[str, Any]:
     if index.get("format") != INDEX_FORMAT:
         raise DatasetError(f"{path}: unknown dataset format {index.get('format')!r}")
     return index
-
-
-def iter_sources(manifest: str | Path | None, audio_dir: str | Path | None) -> Iterable[ClipSource]:
-    if (manifest is None) == (audio_dir is None):
-        raise DatasetError("give exactly one of --manifest or --audio-dir")
-    return read_manifest(manifest) if manifest is not None else scan_audio_dir(audio_dir)  # type: ignore[arg-type]

@@ -95,3 +95,57 @@ def test_too_short_clips_are_skipped(tmp_path: Path, corpus_dir: Path, tiny_mode
     cfg = DatasetConfig(codec_dir=str(tiny_model_dir / "codec"), min_duration_s=15.0, max_duration_s=20.0)
     report = build_dataset(sources, tmp_path, cfg, progress=False)
     assert report["num_kept"] == 0 and all("too short" in item["reason"] for item in report["skipped"])
+
+
+def _shard_bytes(data_dir: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted((data_dir / "shards").glob("shard-*"))}
+
+
+def test_two_worker_processes_build_the_same_shards_as_one(
+    tmp_path: Path, corpus_dir: Path, tiny_model_dir: Path, dataset_dir: Path, speaker_encoder_name: str
+) -> None:
+    # dataset_dir is the same input and settings built in this process (workers=1).
+    cfg = DatasetConfig(
+        codec_dir=str(tiny_model_dir / "codec"), shard_size=4, encode_batch_size=3, speaker_encoder=speaker_encoder_name
+    )
+    report = build_dataset(read_manifest(corpus_dir / "manifest.jsonl"), tmp_path, cfg, progress=False, workers=2)
+    assert report["num_kept"] == 9 and report["num_skipped"] == 2
+    assert _shard_bytes(tmp_path) == _shard_bytes(dataset_dir)
+    assert (tmp_path / "index.json").read_text() == (dataset_dir / "index.json").read_text()
+
+
+def test_n_parts_into_one_folder_cover_every_shard_once(
+    tmp_path: Path, corpus_dir: Path, tiny_model_dir: Path, dataset_dir: Path, speaker_encoder_name: str
+) -> None:
+    cfg = DatasetConfig(
+        codec_dir=str(tiny_model_dir / "codec"), shard_size=4, encode_batch_size=3, speaker_encoder=speaker_encoder_name
+    )
+    sources = read_manifest(corpus_dir / "manifest.jsonl")  # 11 clips: shards 0, 1, 2
+    first = build_dataset(sources, tmp_path, cfg, progress=False, num_parts=2, part_index=0)
+    assert sorted(_shard_bytes(tmp_path)) == [f"shard-00000{i}.{ext}" for i in (0, 2) for ext in ("json", "tar")]
+    assert first["complete"] is False and first["num_shards_missing"] == 1 and first["num_inputs"] == 7
+    assert not (tmp_path / "index.json").exists()
+    last = build_dataset(sources, tmp_path, cfg, progress=False, num_parts=2, part_index=1)
+    assert last["complete"] is True and last["num_kept"] == 9 and last["num_skipped"] == 2
+    assert _shard_bytes(tmp_path) == _shard_bytes(dataset_dir)
+    assert (tmp_path / "index.json").read_text() == (dataset_dir / "index.json").read_text()
+    with pytest.raises(DatasetError, match="part_index"):
+        build_dataset(sources, tmp_path, cfg, progress=False, num_parts=2, part_index=2)
+
+
+def test_batched_speaker_embeddings_match_one_at_a_time(corpus_dir: Path, speaker_encoder_name: str) -> None:
+    if speaker_encoder_name == "none":
+        pytest.skip("resemblyzer is not usable here")
+    import soundfile as sf
+
+    from training.speaker_encoder import ResemblyzerEncoder
+
+    encoder = ResemblyzerEncoder()
+    clips = []
+    for source in read_manifest(corpus_dir / "manifest.jsonl")[:3]:
+        audio, rate = sf.read(str(source.audio), dtype="float32")
+        clips.append(audio)
+    batch = encoder.embed_batch(clips, rate)
+    assert batch.shape == (3, 256)
+    for row, clip in enumerate(clips):
+        assert np.allclose(batch[row], encoder.embed(clip, rate), atol=1e-5)
