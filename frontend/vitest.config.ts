@@ -11,6 +11,8 @@ export default mergeConfig(
       restoreMocks: true,
       // The first test of a file imports wagmi + viem cold; on a loaded 2-core CI box that alone can take seconds.
       testTimeout: 30_000,
+      // Bundled through Vite, so that vi.mock reaches the wallet SDKs its connectors import on demand.
+      server: { deps: { inline: ["wagmi", "@wagmi/connectors"] } },
     },
   }),
 );

@@ -14,6 +14,7 @@ import { TextInput } from "./components/TextInput";
 import { WalletPanel } from "./components/WalletPanel";
 import { useDebounced } from "./hooks/useDebounced";
 import { useSynthesize, type SynthesisStage } from "./hooks/useSynthesize";
+import type { WalletOption } from "./wallet/connectors";
 import { usePayer } from "./wallet/payer";
 import { useTokenBalance } from "./wallet/useTokenBalance";
 
@@ -24,6 +25,8 @@ export const DEFAULT_TEXT = "The meeting has been moved to Tuesday.";
 export interface PaymentSetup {
   chain: Chain;
   chainName: string;
+  /** Extension-free wallets offered next to the browser's (none on the dev chain). */
+  wallets: WalletOption[];
 }
 
 interface AppProps {
@@ -74,7 +77,7 @@ export function App({ config, terms, payment }: AppProps) {
   const priceAtomic = quote.data ? BigInt(quote.data.amount_atomic) : null;
   const priceText = priceAtomic !== null ? formatToken(priceAtomic, USDC_DECIMALS) : null;
   const needsWallet = payment !== null && terms.mode !== "off";
-  const wrongChain = payer?.kind === "injected" && payer.chainId !== payment?.chain.id;
+  const wrongChain = payer?.kind === "wagmi" && payer.chainId !== payment?.chain.id;
 
   const blockers: string[] = [];
   if (reference === null) blockers.push("choose a reference voice");
@@ -153,6 +156,7 @@ export function App({ config, terms, payment }: AppProps) {
           <WalletPanel
             chainName={payment.chainName}
             requiredChainId={payment.chain.id}
+            wallets={payment.wallets}
             balanceAtomic={balance.data ?? null}
             decimals={USDC_DECIMALS}
             priceAtomic={priceAtomic}

@@ -8,6 +8,7 @@ import { usePaymentTerms } from "./api/payment";
 import { useServiceConfig } from "./api/queries";
 import { App } from "./App";
 import { networkName, paymentChain } from "./wallet/chains";
+import { walletOptions } from "./wallet/connectors";
 import { PayerProvider } from "./wallet/payer";
 import { createWagmiConfig } from "./wallet/wagmiConfig";
 
@@ -54,7 +55,16 @@ export function Root() {
           payment={
             network === null
               ? null
-              : { chain, chainName: devWallet ? "the local dev chain" : networkName(network) }
+              : {
+                  chain,
+                  chainName: devWallet ? "the local dev chain" : networkName(network),
+                  wallets: walletOptions({
+                    chainId: chain.id,
+                    devChain: terms.data.network_name === "devchain",
+                    walletConnectProjectId: config.data.walletconnect_project_id ?? null,
+                    contractWalletsAccepted: config.data.contract_wallets_accepted,
+                  }),
+                }
           }
         />
       </PayerProvider>

@@ -1,11 +1,14 @@
 import { useConnect, useConnection, useConnectors, useDisconnect, useSwitchChain } from "wagmi";
 import { shortAddress } from "../wallet/chains";
+import { SMART_WALLET_NOTE, type WalletOption } from "../wallet/connectors";
 import { useDevWalletSwitch, usePayer } from "../wallet/payer";
 import { formatToken } from "./format";
 
 interface WalletPanelProps {
   chainName: string;
   requiredChainId: number;
+  /** Extension-free wallets, built only when picked (see wallet/connectors.ts). */
+  wallets: WalletOption[];
   /** The payer's token balance in atomic units, or null while unknown. */
   balanceAtomic: bigint | null;
   decimals: number;
@@ -13,8 +16,9 @@ interface WalletPanelProps {
   priceAtomic: bigint | null;
 }
 
-/** Connect an injected wallet (or the dev wallet on the dev chain), check its network, show its balance. */
-export function WalletPanel({ chainName, requiredChainId, balanceAtomic, decimals, priceAtomic }: WalletPanelProps) {
+/** Connect a browser wallet, an extension-free one, or the dev wallet on the dev chain; check its network,
+ * show its balance. */
+export function WalletPanel({ chainName, requiredChainId, wallets, balanceAtomic, decimals, priceAtomic }: WalletPanelProps) {
   const payer = usePayer();
   const connection = useConnection();
   const connectors = useConnectors();
@@ -26,7 +30,7 @@ export function WalletPanel({ chainName, requiredChainId, balanceAtomic, decimal
   // wagmi lists the generic "Injected" connector next to the EIP-6963 ones; show it only when it is alone.
   const announced = connectors.filter((connector) => connector.id !== "injected");
   const choices = announced.length > 0 ? announced : connectors;
-  const wrongChain = payer?.kind === "injected" && payer.chainId !== requiredChainId;
+  const wrongChain = payer?.kind === "wagmi" && payer.chainId !== requiredChainId;
   const short = balanceAtomic !== null && priceAtomic !== null && balanceAtomic < priceAtomic;
 
   return (
@@ -34,7 +38,7 @@ export function WalletPanel({ chainName, requiredChainId, balanceAtomic, decimal
       <h2 id="wallet-heading">Wallet</h2>
       {payer === null ? (
         <>
-          <p className="muted">Connect a browser wallet to pay per request in USDC on {chainName}.</p>
+          <p className="muted">Connect a wallet to pay per request in USDC on {chainName}.</p>
           <div className="row">
             {choices.map((connector) => (
               <button
@@ -49,13 +53,34 @@ export function WalletPanel({ chainName, requiredChainId, balanceAtomic, decimal
                 Connect {connector.name === "Injected" ? "browser wallet" : connector.name}
               </button>
             ))}
+            {wallets.map((option) => (
+              <button
+                key={option.id}
+                type="button"
+                onClick={() => {
+                  dev.disconnect();
+                  // Built now, so its SDK loads (and WalletConnect opens its socket) only for who picks it.
+                  connect.mutate({ connector: option.create(), chainId: requiredChainId });
+                }}
+                disabled={connect.isPending}
+              >
+                Connect {option.label}
+              </button>
+            ))}
             {dev.available && (
               <button type="button" onClick={dev.connect}>
                 Use dev wallet
               </button>
             )}
           </div>
-          {choices.length === 0 && !dev.available && (
+          {wallets.length > 0 && (
+            <ul className="muted hints">
+              {wallets.map((option) => (
+                <li key={option.id}>{option.hint}</li>
+              ))}
+            </ul>
+          )}
+          {choices.length === 0 && wallets.length === 0 && !dev.available && (
             <p className="muted">No browser wallet found. Install one (for example MetaMask) and reload.</p>
           )}
           {connect.error && (
@@ -92,6 +117,9 @@ export function WalletPanel({ chainName, requiredChainId, balanceAtomic, decimal
               </button>
               {switchChain.error && <p>Could not switch: {switchChain.error.message.split("\n")[0]}</p>}
             </div>
+          )}
+          {connection.connector?.type === "coinbaseWallet" && payer.kind === "wagmi" && (
+            <p className="muted">{SMART_WALLET_NOTE}</p>
           )}
           {short && !wrongChain && (
             <p className="warning">

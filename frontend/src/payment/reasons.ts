@@ -17,6 +17,8 @@ const REASONS: Record<string, string> = {
   invalid_exact_evm_token_version_mismatch: "The token your wallet signed for is not the one the server accepts.",
   invalid_exact_evm_transaction_simulation_failed: "The payment would fail on-chain, so it was not sent.",
   invalid_exact_evm_payload_undeployed_smart_wallet: "Smart-contract wallets that are not deployed yet cannot pay.",
+  contract_wallet_not_accepted:
+    "This service does not accept payments from contract (smart) wallets. Pay from a regular account instead.",
   invalid_network: "The payment was signed for another network.",
   network_mismatch: "The payment was signed for another network.",
   invalid_scheme: "The payment uses a scheme the server does not accept.",

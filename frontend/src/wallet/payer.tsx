@@ -1,5 +1,6 @@
-// Who pays: an injected wallet connected through wagmi, or on the dev chain the funded dev payer as a local
-// viem account. Both end up as the ClientEvmSigner the x402 client signs with.
+// Who pays: a wallet connected through wagmi (an extension, the Coinbase Smart Wallet or WalletConnect), or on
+// the dev chain the funded dev payer as a local viem account. Both end up as the ClientEvmSigner the x402
+// client signs with.
 import type { ClientEvmSigner } from "@x402/evm";
 import { createContext, useContext, useMemo, useState, type ReactNode } from "react";
 import type { Address, SignTypedDataParameters } from "viem";
@@ -13,7 +14,7 @@ export interface DevWallet {
 
 export type Payer =
   | { kind: "dev"; address: Address; signer: ClientEvmSigner; chainId: number }
-  | { kind: "injected"; address: Address; signer: ClientEvmSigner | null; chainId: number | undefined; name: string };
+  | { kind: "wagmi"; address: Address; signer: ClientEvmSigner | null; chainId: number | undefined; name: string };
 
 interface PayerContextValue {
   requiredChainId: number;
@@ -44,7 +45,7 @@ function usePayerContext(): PayerContextValue {
   return context;
 }
 
-/** The current payer, or null when no wallet is connected. The dev wallet wins over an injected one. */
+/** The current payer, or null when no wallet is connected. The dev wallet wins over a wagmi one. */
 export function usePayer(): Payer | null {
   const { devAccount, requiredChainId } = usePayerContext();
   const connection = useConnection();
@@ -66,7 +67,7 @@ export function usePayer(): Payer | null {
           }
         : null;
     return {
-      kind: "injected",
+      kind: "wagmi",
       address: connection.address,
       signer,
       chainId: connection.chainId,
@@ -75,7 +76,7 @@ export function usePayer(): Payer | null {
   }, [devAccount, requiredChainId, connection.status, connection.address, connection.chainId, connection.connector, walletClient]);
 }
 
-/** Turn the dev wallet on or off; connecting it disconnects an injected wallet so only one can pay. */
+/** Turn the dev wallet on or off; connecting it disconnects a wagmi wallet so only one can pay. */
 export function useDevWalletSwitch() {
   const { devWallet, devAccount, setDevOn } = usePayerContext();
   const { mutate: disconnect } = useDisconnect();

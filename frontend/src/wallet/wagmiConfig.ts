@@ -1,5 +1,6 @@
-// wagmi for the one payment chain: injected wallets only (window.ethereum and every EIP-6963 wallet the
-// browser announces), so no WalletConnect or other hosted project id is needed.
+// wagmi for the one payment chain. Only the injected wallets are configured (window.ethereum and every
+// EIP-6963 wallet the browser announces): wagmi reconnects configured connectors at page load, and that must
+// not load a wallet SDK or open a socket. The extension-free wallets (connectors.ts) are built on demand.
 import { createConfig, http, type Config } from "wagmi";
 import { injected } from "wagmi/connectors";
 import type { Chain } from "viem";

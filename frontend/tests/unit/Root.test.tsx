@@ -141,6 +141,25 @@ describe("the page", () => {
     expect(calls.some((call) => call.url.pathname === "/synthesize")).toBe(false);
   });
 
+  it("offers the extension-free wallets the service allows, without reaching any other host", async () => {
+    const calls = stubService("local", {
+      ...CONFIG,
+      walletconnect_project_id: "0123456789abcdef0123456789abcdef",
+      contract_wallets_accepted: true,
+    });
+    await renderPage();
+    expect(screen.getByRole("button", { name: "Connect Coinbase Smart Wallet" })).toBeTruthy();
+    expect(screen.getByRole("button", { name: "Connect WalletConnect" })).toBeTruthy();
+    expect(screen.getByText(/scan a QR code/)).toBeTruthy();
+    expect(new Set(calls.map((call) => call.url.host))).toEqual(new Set(["test"]));
+  });
+
+  it("offers no extension-free wallet by default (no project id, contract wallets refused)", async () => {
+    stubService("local", { ...CONFIG, walletconnect_project_id: null, contract_wallets_accepted: false });
+    await renderPage();
+    expect(screen.queryByRole("button", { name: /Smart Wallet|WalletConnect/ })).toBeNull();
+  });
+
   it("with payments off, synthesizes without a wallet and shows the audio", async () => {
     const calls = stubService("off");
     await renderPage();

@@ -2,11 +2,12 @@ import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { act, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import type { ReactNode } from "react";
 import { base, baseSepolia } from "viem/chains";
-import { describe, expect, it } from "vitest";
-import { createConfig, http, WagmiProvider, type Config } from "wagmi";
+import { describe, expect, it, vi } from "vitest";
+import { createConfig, http, WagmiProvider, type Config, type CreateConnectorFn } from "wagmi";
 import { connect } from "wagmi/actions";
 import { mock } from "wagmi/connectors";
 import { WalletPanel } from "../../src/components/WalletPanel";
+import type { WalletOption } from "../../src/wallet/connectors";
 import { PayerProvider, type DevWallet } from "../../src/wallet/payer";
 
 const WALLET = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
@@ -38,6 +39,7 @@ function renderPanel(config: Config, devWallet: DevWallet | null, panel: Partial
   const props = {
     chainName: "Base Sepolia",
     requiredChainId: baseSepolia.id,
+    wallets: [],
     balanceAtomic: 5_000_000n,
     decimals: 6,
     priceAtomic: 334n,
@@ -90,6 +92,22 @@ describe("WalletPanel", () => {
 
     await waitFor(() => expect(screen.queryByRole("alert")).toBeNull());
     expect(config.state.chainId).toBe(baseSepolia.id);
+  });
+
+  it("builds an extension-free wallet's connector only when it is picked, then pays with it", async () => {
+    // A mock that calls itself a Coinbase wallet, as the smart wallet's connector does.
+    const create = vi.fn((): CreateConnectorFn => (config) => ({ ...mock({ accounts: [WALLET] })(config), type: "coinbaseWallet" }));
+    const smartWallet: WalletOption = { id: "coinbaseSmartWallet", label: "Passkey Wallet", hint: "Use a passkey.", create };
+    renderPanel(mockConfig(), DEV, { wallets: [smartWallet] });
+
+    expect(screen.getByText("Use a passkey.")).toBeTruthy();
+    expect(screen.getByRole("button", { name: "Use dev wallet" })).toBeTruthy();
+    expect(create).not.toHaveBeenCalled();
+    fireEvent.click(screen.getByRole("button", { name: "Connect Passkey Wallet" }));
+
+    await waitFor(() => expect(screen.getByTestId("payer-address").getAttribute("title")).toBe(WALLET));
+    expect(create).toHaveBeenCalledTimes(1);
+    expect(screen.getByText(/A smart wallet pays as a contract wallet/)).toBeTruthy();
   });
 
   it("warns before paying when the balance is below the price", () => {
