@@ -4,7 +4,8 @@
 //
 //   SMALLTTS_E2E_URL=http://127.0.0.1:8000 SMALLTTS_E2E_REFERENCE=ref.wav node tests/e2e/paid-flow.mjs
 //
-// Case 1 pays with the page's dev wallet and checks the audio, the receipt and the on-chain balance.
+// Case 1 pays with the page's dev wallet and checks the audio, its waveform (drawn, click-to-seek), the receipt
+// and the on-chain balance.
 // Case 2 records a reference from Chromium's fake microphone, saves it as a voice and picks it, then
 // connects an unfunded injected (EIP-6963) wallet and checks that the payment is refused in plain words and
 // no audio appears. Screenshots go to SMALLTTS_E2E_ARTIFACTS (default test-artifacts/).
@@ -183,6 +184,8 @@ async function paysWithTheDevWallet() {
       `audio lasts ${played.duration} s, expected ${EXPECTED_AUDIO_S} s`,
     );
 
+    const waveform = await checkWaveform(page, EXPECTED_AUDIO_S);
+
     const tx = (await page.getByTestId("tx-hash").innerText()).trim();
     assert.match(tx, /^0x[0-9a-f]{64}$/);
     // A local transaction: no link to Base Sepolia's explorer, although the chain id is the same.
@@ -197,9 +200,45 @@ async function paysWithTheDevWallet() {
     await page.screenshot({ path: path.join(artifacts, "paid-flow.png"), fullPage: true });
     assert.deepEqual(problems, []);
     console.log(`dev wallet: paid ${price} atomic units in ${tx}, audio ${played.duration} s`);
+    console.log(`waveform: drawn (${waveform.inked} of ${waveform.pixels} pixels), a click at half seeks to ${waveform.seekedS} s`);
   } finally {
     await close();
   }
+}
+
+/**
+ * The waveform above the player: drawn from the returned WAV (more ink than the flat line and the playhead
+ * alone), and a click halfway along seeks the player to half the clip.
+ * @param {import("playwright-core").Page} page @param {number} lengthS
+ */
+async function checkWaveform(page, lengthS) {
+  const canvas = page.getByTestId("result-waveform");
+  await canvas.waitFor();
+  const inkOf = () =>
+    canvas.evaluate((element) => {
+      const drawing = /** @type {HTMLCanvasElement} */ (element);
+      const context = drawing.getContext("2d");
+      if (!context || drawing.width < 2) return { inked: 0, pixels: 0, width: drawing.width };
+      const { data } = context.getImageData(0, 0, drawing.width, drawing.height);
+      let inked = 0;
+      for (let alpha = 3; alpha < data.length; alpha += 4) if ((data[alpha] ?? 0) > 0) inked++;
+      return { inked, pixels: drawing.width * drawing.height, width: drawing.width };
+    });
+  let ink = await inkOf();
+  for (let tries = 0; ink.inked === 0 && tries < 50; tries++) {
+    await page.waitForTimeout(100);
+    ink = await inkOf();
+  }
+  assert.ok(ink.inked > 4 * ink.width, `the waveform is blank or flat: ${ink.inked} inked pixels, ${ink.width} wide`);
+
+  const box = await canvas.boundingBox();
+  assert.ok(box, "the waveform has no box");
+  await canvas.click({ position: { x: box.width / 2, y: box.height / 2 } });
+  const seekedS = await page
+    .getByTestId("result-audio")
+    .evaluate((element) => /** @type {HTMLAudioElement} */ (element).currentTime);
+  assert.ok(Math.abs(seekedS - lengthS / 2) < 0.05, `a click at half the waveform seeked to ${seekedS} s of ${lengthS} s`);
+  return { ...ink, seekedS: Number(seekedS.toFixed(2)) };
 }
 
 async function unfundedWalletIsRefused() {
