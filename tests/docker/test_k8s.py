@@ -512,6 +512,17 @@ def test_every_container_runs_unprivileged_read_only_and_bounded(name: str) -> N
 
 
 @pytest.mark.parametrize("name", [*OVERLAYS, *VARIANTS])
+def test_non_root_users_can_read_the_secrets_they_mount(name: str) -> None:
+    # A Secret mounted with a mode closed to others is readable by a non-root user only through its group.
+    for workload in workloads(render(name)):
+        spec = workload["spec"]["template"]["spec"]
+        for volume in spec.get("volumes", []):
+            if "secret" in volume and volume["secret"].get("defaultMode", 0o644) & 0o004 == 0:
+                assert volume["secret"]["defaultMode"] & 0o040, volume["name"]
+                assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsGroup"], volume["name"]
+
+
+@pytest.mark.parametrize("name", [*OVERLAYS, *VARIANTS])
 def test_disruption_budgets_keep_all_but_one_replica_up(name: str) -> None:
     docs = render(name)
     budgets = {doc["metadata"]["name"]: doc["spec"] for doc in objects(docs, "PodDisruptionBudget")}
