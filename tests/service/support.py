@@ -1,21 +1,22 @@
-"""Helpers for the service tests: test recordings, multipart forms and a gated (blocking) synthesizer."""
+"""Helpers for the service tests: test recordings, multipart forms and a gated (blocking) synthesizer.
+
+`live_server` (the app under a real uvicorn on loopback) is the one `smalltts bench-pay` uses."""
 
 from __future__ import annotations
 
-import contextlib
 import io
-import socket
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import soundfile as sf
-import uvicorn
-from fastapi import FastAPI
 
 from model.runtime.synthesizer import SynthesisRequest, SynthesisResult, Synthesizer
+from service.payment.devchain.anvil import free_port
+from smalltts.cli.bench_pay import running_server as live_server
+
+__all__ = ["GatedSynthesizer", "form", "free_port", "live_server", "tone_wav"]
 
 
 def tone_wav(
@@ -71,29 +72,3 @@ def form(text: str | None = "Hello world.", audio: bytes | None = None, **fields
     if audio is not None:
         parts.append(("audio", ("reference.wav", audio, "audio/wav")))
     return {"files": parts}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def live_server(app: FastAPI) -> Iterator[str]:
-    """Runs `app` under a real uvicorn on a loopback port in a thread; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
