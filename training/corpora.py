@@ -205,8 +205,9 @@ def scan_audio_dir(root: str | Path) -> list[ClipSource]:
     for audio in _audio_files(root):
         transcript = audio.with_suffix(".txt")
         text = transcript.read_text().strip() if transcript.is_file() else ""
+        problem = "" if transcript.is_file() else f"no transcript ({transcript.name} is missing)"
         speaker = audio.parent.relative_to(root).as_posix().replace("/", "_") or "default"
-        sources.append(ClipSource(audio, text, speaker))
+        sources.append(ClipSource(audio, text, speaker, problem=problem))
     return sources
 
 

@@ -333,7 +333,9 @@ def build_dataset(
     num_shards = -(-len(sources) // cfg.shard_size)
     mine = range(part_index, num_shards, num_parts)
     todo = [shard for shard in mine if not _is_finished(shard_dir, shard)]
-    bar = _progress_bar(sum(min(cfg.shard_size, len(sources) - s * cfg.shard_size) for s in todo), progress)
+    # The bar names where the codec runs: CUDAExecutionProvider when this onnxruntime has CUDA and a GPU works.
+    desc = f"dataset build (codec on {encoder.graph.providers[0].removesuffix('ExecutionProvider')})"
+    bar = _progress_bar(sum(min(cfg.shard_size, len(sources) - s * cfg.shard_size) for s in todo), progress, desc)
     shards = iter_prepared_shards(todo, sources, encoder.codec.sample_rate_hz, cfg, workers, on_clip=bar.update)
     for shard, prepared in shards:
         report = build_shard(prepared, shard_dir / f"{shard_name(shard)}.tar", encoder, cfg, speaker_encoder)
@@ -380,10 +382,10 @@ def _read_shard_report(shard_dir: Path, shard: int) -> ShardReport:
     return ShardReport(saved["samples"], saved["skipped"])
 
 
-def _progress_bar(total: int, enabled: bool) -> Any:
+def _progress_bar(total: int, enabled: bool, desc: str) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="clip", desc="dataset build", disable=not enabled)
+    return tqdm(total=total, unit="clip", desc=desc, disable=not enabled)
 
 
 def _write_index(
