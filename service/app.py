@@ -3,9 +3,10 @@
     uvicorn --factory service.app:create_app          # settings from SMALLTTS_* variables
     smalltts serve --port 8000                         # the same through the CLI
 
-Nothing is built at import time. The lifespan loads one synthesizer per device (in a thread), starts the
-worker pool, opens the voice store and publishes everything as `app.state.service` (read through deps.py);
-on shutdown it stops the workers and fails whatever still waits with 503.
+Nothing is built at import time. The lifespan first runs the payment layer's startup checks and its
+reconciliation loop (service.payment, when payments are on), then loads one synthesizer per device (in a
+thread), starts the worker pool, opens the voice store and publishes everything as `app.state.service` (read
+through deps.py); on shutdown it stops the workers, fails whatever still waits with 503, and closes payments.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from service.errors import install_error_handlers
 from service.metrics import ServiceMetrics
 from service.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from service.payment.install import install_service_payment
+from service.payment.layer import PaymentLayer
 from service.settings import Settings, get_settings
 from service.synthesis import ServiceLimits, SynthesisPipeline
 from service.voices import BUILTIN_VOICE_ID, VoiceStore
@@ -82,7 +84,7 @@ def create_app(settings: Settings | None = None, *, synthesizers: Sequence[Synth
     )
     # Payments (service/payment) install their middleware here: inside the request log (so 402s are logged
     # and counted) and outside the body limits (so an unpaid request gets 402 before any validation).
-    install_service_payment(app, settings)
+    app.state.payment = install_service_payment(app, settings)
     app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics)
     _mount_frontend(app, settings.frontend_dir)
     return app
@@ -100,6 +102,19 @@ def _mount_frontend(app: FastAPI, frontend_dir: Path) -> None:
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    payment: PaymentLayer | None = app.state.payment
+    async with contextlib.AsyncExitStack() as stack:
+        if payment is not None:
+            # Entered first: a wrong chain or an unreachable ledger stops startup before the model loads, and
+            # the ledger closes only after the workers have stopped.
+            await stack.enter_async_context(payment.running())
+        await stack.enter_async_context(_serving(app))
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _serving(app: FastAPI) -> AsyncIterator[None]:
+    """The model, the worker pool and the voice store, published as `app.state.service` while they run."""
     settings: Settings = app.state.settings
     metrics: ServiceMetrics = app.state.metrics
     synthesizers: list[Synthesizer] = app.state.preloaded or await anyio.to_thread.run_sync(load_synthesizers, settings)

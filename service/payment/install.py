@@ -4,18 +4,17 @@
 
 installs, outermost first: CORS (payment headers allowed and exposed) -> PaymentEdge (duration, header shape,
 v1, 503 on outages) -> the SDK's PaymentMiddlewareASGI (verify -> handler -> settle) -> AnswerCapture -> the
-app; plus the free routes /.well-known/x402 and /v1/price, and the layer's startup checks and reconciliation
-in the app's lifespan. With mode "off" only CORS and the free routes are installed, and a warning says so.
+app; plus the free routes /.well-known/x402 and /v1/price. It returns the PaymentLayer, whose `running()`
+create_app's lifespan enters (startup checks, reconciliation). With mode "off" only CORS and the free routes
+are installed, and a warning says so.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import anyio
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from x402.http.middleware.fastapi import PaymentMiddlewareASGI
@@ -96,7 +95,6 @@ def install_payment(
             vault=layer.vault,
             client_limit=layer.client_limit,
         )
-        _wrap_lifespan(app, layer)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -105,7 +103,6 @@ def install_payment(
         # The page reads the receipt and the audio's facts (duration, seed, warnings) from these.
         expose_headers=[*RESPONSE_HEADERS, *AUDIO_HEADERS],
     )
-    app.state.payment = layer
     return layer
 
 
@@ -115,25 +112,6 @@ def _included_steps(app: FastAPI) -> int | None:
     limits = getattr(service, "limits", None)
     steps = getattr(limits, "default_steps", None)
     return steps if isinstance(steps, int) else None
-
-
-def _wrap_lifespan(app: FastAPI, layer: PaymentLayer) -> None:
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app_: Any) -> AsyncIterator[Any]:
-        await anyio.to_thread.run_sync(layer.start_blocking)
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(layer.reconcile_forever)
-            try:
-                async with inner(app_) as state:
-                    yield state
-            finally:
-                tasks.cancel_scope.cancel()
-        await layer.facilitator.aclose()
-        layer.close()
-
-    app.router.lifespan_context = lifespan
 
 
 def estimate_text_duration_s(text: str) -> float:

@@ -4,6 +4,7 @@
     layer.start_blocking()          the chain-id check (the service refuses to start on the wrong chain), opening
                                     the ledger, reconciling what a previous run left unsettled
     layer.reconcile_forever()       the background reconciliation loop
+    layer.running()                 both, and closing, around the app's serving (entered by create_app's lifespan)
     check_payments(app)             the startup checks now, for the CLI (one error line instead of a traceback)
 
 service.payment.install puts the layer around the app's paid routes.
@@ -14,7 +15,8 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -285,6 +287,20 @@ class PaymentLayer:
     def close(self) -> None:
         self.ledger.close()
         self._started = False
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """The layer while the app serves, for create_app's lifespan: startup checks, then the reconciliation
+        loop; on the way out the facilitator's connections and the ledger are closed."""
+        await anyio.to_thread.run_sync(self.start_blocking)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self.reconcile_forever)
+            try:
+                yield
+            finally:
+                tasks.cancel_scope.cancel()
+        await self.facilitator.aclose()
+        self.close()
 
 
 def _limiter(per_minute: float, burst: int) -> RateLimiter | None:
