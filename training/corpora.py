@@ -49,6 +49,11 @@ CorpusKind = Literal["manifest", "audio-dir", "libritts-r", "emilia", "hf"]
 CORPUS_KINDS: tuple[CorpusKind, ...] = ("manifest", "audio-dir", "libritts-r", "emilia", "hf")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3")
 MANIFEST_SUFFIXES = (".jsonl", ".tsv", ".csv")
+COMPRESSED_TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar.zst", ".tar.xz", ".tar.bz2")
+_GUNZIP_HINT = (
+    "compressed tars cannot be read by byte range; decompress them first (gunzip keeps the webdataset layout: "
+    ".tar.gz -> .tar)"
+)
 
 # Column names tried, in order, when a saved dataset's columns are not named on the command line.
 AUDIO_COLUMNS = ("audio", "wav", "speech", "mp3", "flac")
@@ -112,18 +117,23 @@ def detect_corpus(path: str | Path) -> CorpusKind:
             return "manifest"
         if path.suffix == ".tar":
             return "emilia"
+        if path.name.endswith(COMPRESSED_TAR_SUFFIXES):
+            raise DatasetError(f"{path}: {_GUNZIP_HINT}")
         raise DatasetError(f"{path}: cannot tell its layout (a manifest is .jsonl/.tsv/.csv, a webdataset shard .tar)")
     if not path.is_dir():
         raise DatasetError(f"input not found: {path}")
     if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
         return "hf"
-    has_audio = has_normalized = False
+    has_audio = has_normalized = has_compressed_tar = False
     for _, _, files in os.walk(path):
         for file in files:
             if file.endswith(".tar"):
                 return "emilia"
             has_normalized = has_normalized or file.endswith(".normalized.txt")
             has_audio = has_audio or file.lower().endswith(AUDIO_SUFFIXES)
+            has_compressed_tar = has_compressed_tar or file.endswith(COMPRESSED_TAR_SUFFIXES)
+    if has_compressed_tar and not has_audio:
+        raise DatasetError(f"{path}: {_GUNZIP_HINT}")
     if has_normalized:
         return "libritts-r"
     if has_audio:
@@ -244,6 +254,8 @@ def scan_webdataset_tars(path: str | Path) -> list[ClipSource]:
         tars = [path]
     elif path.is_dir():
         tars = sorted(p for p in path.rglob("*.tar") if p.is_file())
+        if not tars and any(p.name.endswith(COMPRESSED_TAR_SUFFIXES) for p in path.rglob("*")):
+            raise DatasetError(f"{path}: {_GUNZIP_HINT}")
         if not tars:
             raise DatasetError(f"{path}: no .tar files found")
     else:
@@ -265,7 +277,7 @@ def _scan_tar(tar_path: Path) -> list[ClipSource]:
                     samples.setdefault(match.group(1), {})[match.group(2).lower()] = info
             texts = {key: _read_member(tar, fields["json"]) for key, fields in samples.items() if "json" in fields}
     except tarfile.ReadError as exc:
-        raise DatasetError(f"{tar_path}: not an uncompressed tar ({exc}); unpack .tar.gz shards first") from None
+        raise DatasetError(f"{tar_path}: not an uncompressed tar ({exc}); {_GUNZIP_HINT}") from None
     sources = []
     for key, fields in samples.items():
         audio_field = next((f for f in fields if "." + f in AUDIO_SUFFIXES), None)

@@ -205,10 +205,14 @@ def test_emilia_samples_it_cannot_use_are_skipped_with_reasons(
 
 
 def test_compressed_tars_are_refused_with_the_fix(tmp_path: Path) -> None:
-    with tarfile.open(tmp_path / "a.tar", "w:gz") as tar:
+    with tarfile.open(tmp_path / "a.tar", "w:gz") as tar:  # misnamed: gzip inside
         _add(tar, "k.json", b"{}")
-    with pytest.raises(DatasetError, match="uncompressed"):
+    with pytest.raises(DatasetError, match="not an uncompressed tar.*gunzip"):
         scan_webdataset_tars(tmp_path)
+    (tmp_path / "a.tar").rename(tmp_path / "a.tar.gz")
+    for read in (detect_corpus, scan_webdataset_tars):
+        with pytest.raises(DatasetError, match="decompress them first"):
+            read(tmp_path)
 
 
 def test_saved_datasets_decode_bytes_arrays_and_paths(tmp_path: Path, clips: list[ClipSource]) -> None:
