@@ -32,13 +32,14 @@ are byte-identical for any K: every clip is prepared the same way and batches ar
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import multiprocessing
 import os
 import tarfile
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,7 +170,7 @@ def iter_prepared_shards(
     cfg: DatasetConfig,
     workers: int,
     on_clip: Callable[[], None] = lambda: None,
-) -> Iterator[tuple[int, list[PreparedClip]]]:
+) -> Generator[tuple[int, list[PreparedClip]], None, None]:
     """(shard, its prepared clips in input order) for each shard in turn.
 
     With workers > 1 a spawned process pool prepares the clips, one shard ahead of the one handed out, so
@@ -336,10 +337,12 @@ def build_dataset(
     # The bar names where the codec runs: CUDAExecutionProvider when this onnxruntime has CUDA and a GPU works.
     desc = f"dataset build (codec on {encoder.graph.providers[0].removesuffix('ExecutionProvider')})"
     bar = _progress_bar(sum(min(cfg.shard_size, len(sources) - s * cfg.shard_size) for s in todo), progress, desc)
-    shards = iter_prepared_shards(todo, sources, encoder.codec.sample_rate_hz, cfg, workers, on_clip=bar.update)
-    for shard, prepared in shards:
-        report = build_shard(prepared, shard_dir / f"{shard_name(shard)}.tar", encoder, cfg, speaker_encoder)
-        _write_json(shard_dir / f"{shard_name(shard)}.json", {"samples": report.samples, "skipped": report.skipped})
+    prepared_shards = iter_prepared_shards(todo, sources, encoder.codec.sample_rate_hz, cfg, workers, bar.update)
+    with contextlib.closing(prepared_shards):  # on an error, the worker pool stops now, not when collected
+        for shard, prepared in prepared_shards:
+            report = build_shard(prepared, shard_dir / f"{shard_name(shard)}.tar", encoder, cfg, speaker_encoder)
+            samples = {"samples": report.samples, "skipped": report.skipped}
+            _write_json(shard_dir / f"{shard_name(shard)}.json", samples)
     bar.close()
 
     missing = [shard for shard in range(num_shards) if not _is_finished(shard_dir, shard)]
