@@ -14,21 +14,10 @@ from urllib.parse import urlsplit
 
 from eth_account import Account
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
-from service.payment.devchain.launch import PAYER_KEY
+from service.payment.devchain.launch import FACILITATOR_KEY, PAYER_KEY, DevChainFacts
 from service.payment.networks import NETWORKS
 from service.payment.settings import PaymentSettings, is_loopback_host
-
-
-class DevChainResponse(BaseModel):
-    rpc_url: str = Field(description="JSON-RPC URL of the local anvil chain (allows CORS).")
-    chain_id: int
-    network: str = Field(description="CAIP-2 network id the payments are signed for.")
-    token_address: str = Field(description="The test USDC token (6 decimals, EIP-712 name 'USDC', version '2').")
-    pay_to: str
-    payer_address: str = Field(description="The funded dev payer.")
-    payer_key: str = Field(description="The dev payer's private key: anvil's public test account 1.")
 
 
 def build_devchain_router(payment: PaymentSettings) -> APIRouter | None:
@@ -40,19 +29,22 @@ def build_devchain_router(payment: PaymentSettings) -> APIRouter | None:
     if payment.rpc_url is None or payment.asset is None or payment.pay_to is None:
         return None  # the payment layer refuses this configuration itself; nothing to describe
     network = NETWORKS["devchain"]
-    facts = DevChainResponse(
+    facts = DevChainFacts(
         rpc_url=payment.rpc_url,
         chain_id=network.chain_id,
         network=network.caip2,
         token_address=payment.asset,
+        token_name=payment.token_name or network.eip712_name,
         pay_to=payment.pay_to,
         payer_address=Account.from_key(PAYER_KEY).address,
         payer_key=PAYER_KEY,
+        # The service started this chain itself (devchain_started), and the launcher deploys with account 0.
+        facilitator_address=Account.from_key(FACILITATOR_KEY).address,
     )
     router = APIRouter(tags=["devchain"])
 
     @router.get("/v1/devchain", operation_id="devchain-get_devchain", summary="Dev chain facts and dev payer")
-    async def get_devchain() -> DevChainResponse:
+    async def get_devchain() -> DevChainFacts:
         """The local chain, its test token and the funded dev payer (dev chain only)."""
         return facts
 

@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Annotated
 
 import rlp
 from eth_account import Account
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from web3 import Web3
 
 from service.payment.devchain.anvil import DEV_CHAIN_ID, AnvilNode, start_anvil
@@ -39,17 +40,22 @@ FACTS_FILE = "devchain.json"
 
 @dataclass(frozen=True)
 class DevChainFacts:
-    """What a script needs to pay the dev service; written to `<state_dir>/devchain.json`."""
+    """The local dev chain, its test token and the funded dev payer: what a script or a page needs to pay the dev
+    service. The one type of these facts: written to `<state_dir>/devchain.json`, served by GET /v1/devchain."""
 
-    rpc_url: str
+    rpc_url: Annotated[str, Field(description="JSON-RPC URL of the local anvil chain (allows CORS).")]
     chain_id: int
-    network: str
-    token_address: str
-    token_name: str
+    network: Annotated[str, Field(description="CAIP-2 network id the payments are signed for.")]
+    token_address: Annotated[
+        str, Field(description="The test USDC token (6 decimals, EIP-712 name 'USDC', version '2').")
+    ]
+    token_name: Annotated[str, Field(description="The token's EIP-712 domain name.")]
     pay_to: str
-    payer_address: str
-    payer_key: str
-    facilitator_address: str
+    payer_address: Annotated[str, Field(description="The funded dev payer.")]
+    payer_key: Annotated[str, Field(description="The dev payer's private key: anvil's public test account 1.")]
+    facilitator_address: Annotated[
+        str, Field(description="The account that deployed the token and sends settlements (anvil's account 0).")
+    ]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"

@@ -61,9 +61,11 @@ async def test_dev_chain_hands_out_the_funded_dev_payer(tmp_path: Path) -> None:
         "chain_id": 84532,
         "network": "eip155:84532",
         "token_address": TOKEN,
+        "token_name": "USDC",
         "pay_to": PAY_TO,
         "payer_address": Account.from_key(PAYER_KEY).address,
         "payer_key": PAYER_KEY,
+        "facilitator_address": Account.from_key(FACILITATOR_KEY).address,
     }
 
 
