@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 from tqdm.auto import tqdm
 
+from model.errors import ModelError
 from model.runtime.graph import OnnxFileError, inspect_onnx_file
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ MODEL_DIR_ENV = "SMALLTTS_MODEL_DIR"
 RANDOM_PRESET = "tiny"
 
 
-class AssetError(Exception):
+class AssetError(ModelError):
     """Model files are missing or could not be downloaded; the message is one line for the user."""
 
 

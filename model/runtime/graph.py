@@ -23,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 from model.config import read_sidecar
+from model.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class OnnxFileInfo:
     external_data: dict[str, int]  # file name (relative to the .onnx) -> bytes it must hold at least
 
 
-class OnnxFileError(ValueError):
+class OnnxFileError(ModelError, ValueError):
     """The file is not a complete ONNX model (truncated download, wrong file)."""
 
 

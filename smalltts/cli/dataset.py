@@ -129,7 +129,7 @@ def run_synth(args: argparse.Namespace) -> int:
 
 def run_build(args: argparse.Namespace) -> int:
     from training.config import DatasetConfig
-    from training.corpora import read_corpus
+    from training.corpora import detect_corpus, read_corpus
     from training.dataset import DatasetError, build_dataset
     from training.speaker_encoder import SpeakerEncoderError
 
@@ -154,7 +154,15 @@ def run_build(args: argparse.Namespace) -> int:
         max_duration_s=args.max_duration,
         speaker_encoder=args.speaker_encoder,
     )
+    hf_flags = {"--split": args.split, "--audio-column": args.audio_column, "--text-column": args.text_column,
+                "--speaker-column": args.speaker_column}  # fmt: skip
     try:
+        corpus = detect_corpus(path) if corpus == "auto" else corpus
+        given = [flag for flag, value in hf_flags.items() if value is not None]
+        if given and corpus != "hf":
+            raise CliError(
+                f"only a saved Hugging Face dataset (--corpus hf) takes {', '.join(given)}; {path} is a {corpus}"
+            )
         sources = read_corpus(
             path,
             corpus,

@@ -49,6 +49,10 @@ def test_a_libritts_tree_builds_in_two_parts_with_two_workers(
         (["--input", ".", "--workers", "0"], "--workers must be >= 1"),
         (["--input", "empty"], "pass --corpus manifest|audio-dir|libritts-r|emilia|hf"),
         (["--input", "empty", "--corpus", "hf"], "not a saved Hugging Face dataset"),
+        (
+            ["--input", "empty", "--corpus", "audio-dir", "--split", "train"],
+            "only a saved Hugging Face dataset (--corpus hf) takes --split",
+        ),
     ],
 )
 def test_build_mistakes_are_one_line_errors(
