@@ -88,11 +88,11 @@ class PreparedClip:
 class BatchedCodecEncoder:
     """The codec's encoder.onnx over several clips per call: padded to the longest, trimmed per clip after."""
 
-    def __init__(self, codec_dir: str | Path) -> None:
+    def __init__(self, codec_dir: str | Path, intra_op_threads: int = 0) -> None:
         path = Path(codec_dir) / "encoder.onnx"
         if not path.is_file():
             raise DatasetError(f"codec encoder not found: {path} (pass the codec/ folder of a model directory)")
-        self.graph = OnnxGraph(path)
+        self.graph = OnnxGraph(path, intra_op_threads=intra_op_threads)
         sidecar = read_sidecar(path)
         # A codec without a sidecar is the published VibeVoice export.
         self.codec: CodecConfig = ModelConfig.from_dict(sidecar["model"]).codec if sidecar else CodecConfig()
@@ -325,7 +325,9 @@ def build_dataset(
     shard_dir.mkdir(parents=True, exist_ok=True)
     if not sources:
         raise DatasetError("no input clips: the manifest or folder is empty")
-    encoder = BatchedCodecEncoder(cfg.codec_dir)
+    # On a CPU the encoder's threads leave the workers their cores (0 = ONNX Runtime's default, every core).
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    encoder = BatchedCodecEncoder(cfg.codec_dir, intra_op_threads=0 if workers == 1 else max(1, cpus - workers))
     speaker_encoder = (
         load_speaker_encoder(cfg.speaker_encoder, _torch_device()) if cfg.speaker_encoder != "none" else None
     )
