@@ -135,7 +135,33 @@ def hf_dir(tmp_path_factory: pytest.TempPathFactory, clips: list[ClipSource]) ->
     return out
 
 
-LAYOUTS = {"libritts-r": "libritts_dir", "emilia": "emilia_dir", "hf": "hf_dir"}
+@pytest.fixture(scope="module")
+def audio_dir(tmp_path_factory: pytest.TempPathFactory, clips: list[ClipSource]) -> Path:
+    """SPEAKER/NAME.wav beside SPEAKER/NAME.txt."""
+    root = tmp_path_factory.mktemp("audio_dir")
+    for clip in clips:
+        (root / clip.speaker).mkdir(exist_ok=True)
+        (root / clip.speaker / clip.audio.name).write_bytes(clip.audio.read_bytes())
+        (root / clip.speaker / clip.audio.name).with_suffix(".txt").write_text(clip.text + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def manifest_file(tmp_path_factory: pytest.TempPathFactory, clips: list[ClipSource]) -> Path:
+    """A .tsv manifest with a header, absolute audio paths."""
+    path = tmp_path_factory.mktemp("manifest") / "clips.tsv"
+    rows = [f"{clip.audio}\t{clip.text}\t{clip.speaker}\n" for clip in clips]
+    path.write_text("audio\ttext\tspeaker\n" + "".join(rows))
+    return path
+
+
+LAYOUTS = {
+    "libritts-r": "libritts_dir",
+    "emilia": "emilia_dir",
+    "hf": "hf_dir",
+    "audio-dir": "audio_dir",
+    "manifest": "manifest_file",
+}
 
 
 @pytest.mark.parametrize("kind", sorted(LAYOUTS))
