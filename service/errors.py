@@ -1,7 +1,12 @@
 """Service errors and the handlers that turn every failure into one JSON shape.
 
-    HTTPException (starlette)
-    └── ServiceError                  status, code, field, message (+ headers)
+    ServiceBaseError                  root: every error the service package raises on purpose
+    ├── payment.chain.ChainUnavailableError(RuntimeError)       the payment network's RPC failed
+    ├── payment.inner.FacilitatorUnavailableError(RuntimeError) the remote facilitator gave no verdict
+    ├── payment.ledger.LedgerError(RuntimeError)                the payment ledger's database failed
+    ├── payment.layer.PaymentConfigError(model InputError)      payment settings that cannot work
+    ├── payment.devchain.anvil.AnvilError(RuntimeError)         the dev chain's anvil would not run
+    └── ServiceError(HTTPException)   answered as is: status, code, field, message (+ headers)
         ├── RequestTooLargeError      413  a body or upload over its byte limit (checked while streaming)
         ├── UnsupportedMediaTypeError 415  wrong Content-Type for the route
         ├── UnknownVoiceError         404  a voice id that is not stored
@@ -62,7 +67,12 @@ class ErrorResponse(BaseModel):
     }
 
 
-class ServiceError(HTTPException):
+class ServiceBaseError(Exception):
+    """The root of the service package's errors. Only ServiceError is answered as itself; the others are
+    outages or startup failures that the payment layer and the CLI map where they happen."""
+
+
+class ServiceError(ServiceBaseError, HTTPException):
     """A failure the service answers with a 4xx/5xx JSON body; `status_code` is the HTTP status."""
 
     status: int = 400

@@ -14,6 +14,7 @@ import requests
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
+from service.errors import ServiceBaseError
 from service.payment.attempt import redact
 
 # The pieces of FiatTokenV2 (USDC) that the payment checks and reconciliation need; our test token has them.
@@ -47,7 +48,7 @@ TOKEN_READ_ABI: list[dict[str, Any]] = [
 LOG_LOOKBACK_BLOCKS = 9_000
 
 
-class ChainUnavailableError(RuntimeError):
+class ChainUnavailableError(ServiceBaseError, RuntimeError):
     """The RPC could not be reached or did not answer in time."""
 
 

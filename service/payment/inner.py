@@ -22,6 +22,7 @@ from x402.mechanisms.evm.exact import register_exact_evm_facilitator
 from x402.mechanisms.evm.types import TransactionReceipt
 from x402.schemas import PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse
 
+from service.errors import ServiceBaseError
 from service.payment.attempt import current_attempt, run_in_thread
 from service.payment.chain import RPC_TRANSPORT_ERRORS
 
@@ -127,7 +128,7 @@ def build_local_facilitator(
     return ThreadedFacilitator(sync_facilitator)
 
 
-class FacilitatorUnavailableError(RuntimeError):
+class FacilitatorUnavailableError(ServiceBaseError, RuntimeError):
     """The remote facilitator could not be reached or answered something other than a verdict."""
 
 

@@ -31,6 +31,7 @@ from x402.mechanisms.evm.exact import register_exact_evm_server
 from x402.schemas import AssetAmount, PaymentRequirements, ResourceConfig, ResourceInfo
 
 from model.errors import InputError
+from service.errors import ServiceBaseError
 from service.payment.attempt import redact, set_payment_threads
 from service.payment.authorization import ValidityPolicy
 from service.payment.chain import ChainUnavailableError, TokenChain
@@ -53,7 +54,7 @@ from service.payment.vault import AudioVault
 logger = logging.getLogger("smalltts.payment")
 
 
-class PaymentConfigError(InputError):
+class PaymentConfigError(ServiceBaseError, InputError):
     """The payment settings cannot work (missing key, wrong chain, ...): the service refuses to start."""
 
     def __init__(self, message: str, *, field: str) -> None:

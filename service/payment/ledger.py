@@ -33,12 +33,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from service.errors import ServiceBaseError
+
 LedgerState = Literal["reserved", "served", "pending", "settled", "failed", "released"]
 UNSETTLED_STATES: tuple[LedgerState, ...] = ("reserved", "served", "pending")
 ReserveOutcome = Literal["reserved", "in_use", "over_funds"]
 
 
-class LedgerError(RuntimeError):
+class LedgerError(ServiceBaseError, RuntimeError):
     """The ledger's database failed or could not be reached."""
 
 

@@ -17,13 +17,15 @@ from pathlib import Path
 
 import httpx
 
+from service.errors import ServiceBaseError
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 ANVIL_IN_NODE_MODULES = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
 DEV_CHAIN_ID = 84532  # Base Sepolia's id, so that requirements for eip155:84532 sign and verify against it
 READY_POLL_S = 0.02
 
 
-class AnvilError(RuntimeError):
+class AnvilError(ServiceBaseError, RuntimeError):
     """anvil is missing, did not start, or did not answer in time."""
 
 
