@@ -53,12 +53,10 @@ from model.errors import InputError
 from model.runtime.graph import OnnxGraph
 from model.text import tokenize
 from training.config import DatasetConfig, config_to_dict
-from training.corpora import AUDIO_SUFFIXES as AUDIO_SUFFIXES
-from training.corpora import ClipSource as ClipSource
+from training.corpora import ClipSource as ClipSource  # these three lived here before training.corpora
 from training.corpora import DatasetError as DatasetError
 from training.corpora import read_audio
 from training.corpora import read_manifest as read_manifest
-from training.corpora import scan_audio_dir as scan_audio_dir
 from training.speaker_encoder import SpeakerEncoder, load_speaker_encoder
 
 INDEX_FORMAT = "smalltts-dataset/1"
