@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import mmap
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,34 @@ class OnnxFileError(ModelError, ValueError):
     """The file is not a complete ONNX model (truncated download, wrong file)."""
 
 
+def cpu_threads(workers: int = 1, cpus: int | None = None) -> tuple[int, int]:
+    """(intra-op threads of each worker's graphs, intra-op threads of the reference encoder) on a CPU.
+
+    The workers split the cores between them; the codec encoder runs in request threads next to them (once per
+    new voice), so it gets one thread on a small machine and two on a larger one rather than a full pool that
+    would fight the workers for the same cores.
+    """
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    worker = max(1, cpus // max(1, workers))
+    return worker, 1 if cpus <= 4 else 2
+
+
+def session_options(intra_op_threads: int) -> ort.SessionOptions:
+    """All graph optimizations, `intra_op_threads` threads (0: ONNX Runtime's default), and no spin-waiting.
+
+    ONNX Runtime's pool threads spin for a while after each op by default, which burns the cores that other
+    sessions (the other workers, the reference encoder, the event loop) need; idle threads sleep instead.
+    """
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = intra_op_threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.log_severity_level = 3  # errors only: ORT warns about unused initializers in exported graphs
+    return options
+
+
 def choose_providers(requested: Sequence[str] | None = None) -> list[str]:
     """CUDA then CPU when this onnxruntime build has CUDA (and it has not failed to load before), else CPU."""
     if requested is not None:
@@ -95,10 +124,7 @@ class OnnxGraph:
         if not self.path.is_file():
             raise FileNotFoundError(f"ONNX graph not found: {self.path}")
         self.sidecar: dict[str, Any] | None = read_sidecar(self.path)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = intra_op_threads
-        options.log_severity_level = 3  # errors only: ORT warns about unused initializers in exported graphs
+        options = session_options(intra_op_threads)
         wanted = choose_providers(providers)
         with _cuda_lock:
             self._session = ort.InferenceSession(str(self.path), sess_options=options, providers=wanted)

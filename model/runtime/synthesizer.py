@@ -36,7 +36,7 @@ from model.runtime.cache import LruCache, content_key
 from model.runtime.codec import CodecDecoder, CodecEncoder
 from model.runtime.condition import ConditionStage
 from model.runtime.facts import PUBLISHED_MODEL_ID, read_model_facts
-from model.runtime.graph import OnnxGraph
+from model.runtime.graph import OnnxGraph, cpu_threads
 from model.runtime.limits import RuntimeLimits
 from model.runtime.request import (
     TIMESTEP_TABLES,
@@ -116,20 +116,27 @@ class Synthesizer:
         *,
         limits: RuntimeLimits | None = None,
         intra_op_threads: int = 0,
+        reference_threads: int = 0,
+        workers: int = 1,
         cache_mb: int = 256,
     ) -> Synthesizer:
         """Opens the four graphs of a model folder (dmd/ and codec/ as in the published repo).
 
         Graphs with a sidecar (our exports) say their config and whether they are trained; the published graphs
-        have none and are the `full` preset with the VibeVoice codec, trained.
+        have none and are the `full` preset with the VibeVoice codec, trained. Threads: 0 chooses them
+        (`cpu_threads`: the cores split between `workers` workers sharing this synthesizer; one or two for the
+        codec encoder, which encodes references next to them).
         """
         model_dir = Path(model_dir)
         require_model_dir(model_dir)  # names every missing or truncated file
         facts = read_model_facts(model_dir)
+        auto_worker, auto_reference = cpu_threads(workers)
+        threads = dict.fromkeys((CONDITION_ENCODER, DENOISER, CODEC_DECODER), intra_op_threads or auto_worker)
+        threads[CODEC_ENCODER] = reference_threads or auto_reference
 
         def open_graph(name: str, batch_axes: Sequence[int | None] | None = None) -> OnnxGraph:
             return OnnxGraph(
-                model_dir / name, providers=providers, intra_op_threads=intra_op_threads, batch_axes=batch_axes
+                model_dir / name, providers=providers, intra_op_threads=threads[name], batch_axes=batch_axes
             )
 
         return cls(
@@ -163,6 +170,17 @@ class Synthesizer:
     @property
     def providers(self) -> list[str]:
         return list(self._denoiser.providers)
+
+    @property
+    def graphs(self) -> dict[str, OnnxGraph]:
+        """The four graphs by their path in the folder (dmd/denoiser.onnx, ...)."""
+        encoder, decoder = self._codec_graphs
+        return {
+            CONDITION_ENCODER: self._condition_encoder,
+            DENOISER: self._denoiser,
+            CODEC_ENCODER: encoder,
+            CODEC_DECODER: decoder,
+        }
 
     @property
     def accepts_batch(self) -> bool:

@@ -1,4 +1,4 @@
-"""`smalltts info`: what model would run, and how (preset, size, audio format, providers, batching).
+"""`smalltts info`: what model would run, and how (preset, precision, size, audio format, providers, batching).
 
 smalltts info [--model DIR] [--json]
 """
@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
         ("model dir", summary["model_dir"]),
         ("trained", "yes" if summary["trained"] else f"NO, {UNTRAINED_NOTE}"),
         ("preset", summary["preset"]),
+        ("precision", _precision(summary)),
         ("parameters", f"{summary['num_parameters']:,} (codec {summary['codec_num_parameters']:,})"),
         ("codec", summary["codec"]),
         ("sample rate", f"{summary['sample_rate_hz']} Hz"),
@@ -49,3 +50,13 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write("".join(f"{name:<{width}}  {value}\n" for name, value in rows))
     warn_if_untrained(synthesizer)
     return 0
+
+
+def _precision(summary: dict[str, object]) -> str:
+    """ "int8" alone when every converted graph says so; the odd ones out named ("int8 (codec/encoder.onnx fp32)")."""
+    precision = str(summary["precision"])
+    graphs = summary.get("graph_precisions")
+    others = {name: p for name, p in graphs.items() if p != precision} if isinstance(graphs, dict) else {}
+    if not others:
+        return precision
+    return f"{precision} ({', '.join(f'{name} {p}' for name, p in sorted(others.items()))})"

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "info": "smalltts.cli.info",
     "fetch": "smalltts.cli.fetch",
     "export": "smalltts.cli.export",
+    "optimize": "smalltts.cli.optimize",
     "bench": "smalltts.cli.bench",
     "serve": "smalltts.cli.serve",
     "run": "smalltts.cli.serve",
