@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from model.text.vocab import PAD_ID, VOCAB_SIZE
 from training.config import AsrConfig, config_from_dict, config_to_dict
-from training.loader import ClipDataset
+from training.loader import Batch, ClipDataset
 from training.loop import TrainResult, prepare_run_dir, start_supervised_run
 from training.nn.conformer import Conformer, lengths_to_mask
 
@@ -124,7 +124,7 @@ def train_asr(
 ) -> TrainResult:
     prepare_run_dir(run_dir, resume)
     dataset = ClipDataset.load(data_dir)
-    accelerator, stream, model, optimizer, scheduler, loop = start_supervised_run(
+    run = start_supervised_run(
         "asr",
         cfg,
         dataset,
@@ -135,25 +135,20 @@ def train_asr(
         resume=resume,
         cpu=cpu,
     )
+    last: dict[str, Tensor] = {}
 
-    def step_fn(step: int) -> dict[str, float]:
-        batch = stream.batch_at(step).to(accelerator.device)
-        model.train()
-        with accelerator.autocast():
-            log_probs, out_lengths = model(batch.latents, batch.latents_lengths)
-        loss = ctc_loss(log_probs, out_lengths, batch.phonemes, batch.phonemes_lengths)
-        optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
-        optimizer.step()
-        scheduler.step()
-        scalars = {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": scheduler.get_last_lr()[0]}
-        if (step + 1) % cfg.log_every == 0:  # decoding costs CPU time: only on logged steps
-            refs = [
-                row[: int(n)].tolist()
-                for row, n in zip(batch.phonemes.cpu(), batch.phonemes_lengths.cpu(), strict=True)
-            ]
-            scalars["per"] = phoneme_error_rate(greedy_decode(log_probs.detach(), out_lengths), refs)
+    def loss_fn(batch: Batch) -> Tensor:
+        log_probs, out_lengths = run.model(batch.latents, batch.latents_lengths)
+        last.update(log_probs=log_probs, out_lengths=out_lengths)
+        return ctc_loss(log_probs, out_lengths, batch.phonemes, batch.phonemes_lengths)
+
+    def step_fn(step: int, micro_batches: list[Batch]) -> dict[str, Any]:
+        run.model.train()
+        scalars = run.update(micro_batches, loss_fn, cfg.optim.grad_clip_norm)
+        if (step + 1) % cfg.run.log_every == 0:  # decoding costs CPU time: only on logged steps (last micro-batch)
+            batch = micro_batches[-1]
+            refs = [row[: int(n)].tolist() for row, n in zip(batch.phonemes, batch.phonemes_lengths, strict=True)]
+            scalars["per"] = phoneme_error_rate(greedy_decode(last["log_probs"].detach(), last["out_lengths"]), refs)
         return scalars
 
-    return loop.run(step_fn)
+    return run.loop.run(step_fn, run.inputs())

@@ -56,17 +56,23 @@ from training.dmd import (
     sample_dmd_t,
     simulate_student_input,
 )
-from training.loader import Batch, BatchStream, ClipDataset, frame_mask
+from training.loader import Batch, ClipDataset, frame_mask
 from training.loop import (
+    FRAMES,
     Ema,
+    MixedPrecision,
     TrainingError,
     TrainLoop,
     TrainResult,
+    build_optimizer,
     create_accelerator,
+    create_stream,
+    maybe_compile,
     prepare_run_dir,
     randn,
+    resolve_precision,
     step_generator,
-    warmup_cosine_lambda,
+    step_inputs,
 )
 from training.nn.conformer import Conformer
 from training.sv import SvModel, cosine_loss, load_sv
@@ -252,13 +258,17 @@ def train_distill(
             f"the distillation config is for preset {cfg.preset!r} but the teacher is {model_cfg.preset!r}; "
             "distil with the teacher's preset"
         )
+    if cfg.run.grad_accum_steps != 1:
+        # Each step already reads 1 + scorer_updates batches; the critic's updates are not accumulated.
+        raise ValueError("distillation does not accumulate gradients: grad_accum_steps must be 1")
     prepare_run_dir(run_dir, resume)
-    accelerator = create_accelerator(cfg.mixed_precision, cpu=cpu)
+    accelerator = create_accelerator(cpu=cpu)
     device = accelerator.device
+    precision = MixedPrecision(resolve_precision(cfg.run.precision, cpu=cpu), device)
     dataset = ClipDataset.load(data_dir)
     if dataset.latent_dim != model_cfg.latent_dim:
         raise ValueError(f"dataset latents are {dataset.latent_dim}-dim; the teacher's are {model_cfg.latent_dim}")
-    stream = BatchStream(dataset, cfg.loader, rank=accelerator.process_index, world_size=accelerator.num_processes)
+    stream = create_stream(dataset, cfg, accelerator)
     asr_model: AsrModel | None = load_asr(asr).to(device).requires_grad_(False) if asr is not None else None
     sv_model: SvModel | None = load_sv(sv).to(device).requires_grad_(False) if sv is not None else None
 
@@ -267,17 +277,15 @@ def train_distill(
     scorer = copy.deepcopy(teacher_model).train()
     student.dit.gradient_checkpointing = cfg.gradient_checkpointing
     teacher_model = teacher_model.eval().requires_grad_(False).to(device)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.run.seed)
     discriminator = Discriminator(cfg.discriminator, model_cfg)
     ema = Ema(student, cfg.ema_beta, cfg.ema_warmup_power)
 
-    def adamw(module: nn.Module) -> torch.optim.AdamW:
-        return torch.optim.AdamW(module.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-
-    opt_student, opt_scorer, opt_disc = adamw(student), adamw(scorer), adamw(discriminator)
-    # Linear warmup, then constant (min_lr = lr): DMD2 keeps the learning rate flat.
-    warmup = torch.optim.lr_scheduler.LambdaLR(
-        opt_student, warmup_cosine_lambda(max(cfg.steps, cfg.warmup_steps + 1), cfg.warmup_steps, cfg.lr, cfg.lr)
+    # The student's learning rate follows cfg.optim (DMD2: linear warmup, then constant); the critic's is flat.
+    opt_student, warmup = build_optimizer(student.parameters(), cfg.optim, cfg.run.steps)
+    opt_scorer, _ = build_optimizer(scorer.parameters(), replace(cfg.optim, warmup_steps=0, schedule="constant"), 1)
+    opt_disc, _ = build_optimizer(
+        discriminator.parameters(), replace(cfg.optim, warmup_steps=0, schedule="constant"), 1
     )
     student, scorer, discriminator, opt_student, opt_scorer, opt_disc = accelerator.prepare(
         student, scorer, discriminator, opt_student, opt_scorer, opt_disc
@@ -286,6 +294,8 @@ def train_distill(
     raw_student = accelerator.unwrap_model(student)
     raw_scorer = accelerator.unwrap_model(scorer)
     raw_disc = accelerator.unwrap_model(discriminator)
+    student_fwd = maybe_compile(student, cfg.run.compile)
+    scorer_fwd = maybe_compile(scorer, cfg.run.compile)
 
     def write_weights(ckpt: Path) -> None:
         save_checkpoint(ckpt / STUDENT_WEIGHTS, ema.shadow, role="student")
@@ -296,10 +306,6 @@ def train_distill(
         model_config=model_cfg.to_dict(),
         run_dir=run_dir,
         accelerator=accelerator,
-        steps=cfg.steps,
-        log_every=cfg.log_every,
-        checkpoint_every=cfg.checkpoint_every,
-        keep_checkpoints=cfg.keep_checkpoints,
         stateful={
             "student": raw_student,
             "student_ema": ema,
@@ -309,6 +315,7 @@ def train_distill(
             "opt_scorer": opt_scorer,
             "opt_discriminator": opt_disc,
             "warmup": warmup,
+            "loss_scale": precision,
         },
         write_weights=write_weights,
         data_dir=data_dir,
@@ -318,31 +325,26 @@ def train_distill(
     schedule = model_cfg.schedule
     num_student_steps = len(cfg.student_timesteps)
 
-    def clip(module: nn.Module) -> None:
-        if cfg.grad_clip_norm > 0:
-            accelerator.clip_grad_norm_(module.parameters(), cfg.grad_clip_norm)
+    clip_norm = cfg.optim.grad_clip_norm
 
-    def batch_index(step: int, update: int) -> int:
-        # The student's batch and each critic update's batch are distinct draws of the stream, fixed by the step.
-        return step * (1 + cfg.scorer_updates) + update
-
-    def step_fn(step: int) -> dict[str, float]:
-        cond = Conditioning(stream.batch_at(batch_index(step, 0)).to(device))
+    def step_fn(step: int, batches: list[list[Batch]]) -> dict[str, Any]:
+        # batches[0]: the student's; batches[u]: critic update u's, distinct global batches fixed by the step.
+        cond = Conditioning(batches[0][0].to(device))
         batch = cond.batch
-        gen = step_generator(cfg.seed, step, accelerator.process_index)
+        gen = step_generator(cfg.run.seed, step, accelerator.process_index)
         b = batch.size
         simulate = step >= cfg.backward_sim_start_step
         use_gan = step >= cfg.gan_start_step
-        scalars: dict[str, float] = {}
+        scalars: dict[str, Any] = {FRAMES: float(sum(int(group[0].latents_lengths.sum()) for group in batches))}
 
-        with accelerator.autocast():
+        with precision.autocast():
             with torch.no_grad():
                 ref_seq, ref_mask = teacher_model.style_encoder(batch.ref_latents, batch.ref_latents_lengths)
 
             # 1. the student's sample at a random one of its timesteps
             k = int(torch.randint(0, num_student_steps, (1,), generator=gen))
-            z, t_k = student_input(student, cond, k, cfg, model_cfg, gen, simulate)
-            x0 = student_x0(student, z, t_k, cond, model_cfg)  # (b n c), with gradient
+            z, t_k = student_input(student_fwd, cond, k, cfg, model_cfg, gen, simulate)
+            x0 = student_x0(student_fwd, z, t_k, cond, model_cfg)  # (b n c), with gradient
 
             # 2. distribution matching
             t = sample_dmd_t(b, cfg.dmd_t_range, gen, device)
@@ -361,65 +363,64 @@ def train_distill(
                 logits_fake = frozen_call(raw_disc, features, x_t, ref_seq, ref_mask, cond.mask, batch.phonemes, t)
                 loss_gan = lsgan_generator_loss(logits_fake)
                 total = total + cfg.gan_weight * loss_gan
-                scalars["student_gan"] = float(loss_gan.detach())
+                scalars["student_gan"] = loss_gan.detach()
 
             # 4. auxiliary terms
             if asr_model is not None and step >= cfg.asr_start_step:
                 log_probs, out_lengths = asr_model(x0, batch.latents_lengths)
                 loss_asr = ctc_loss(log_probs, out_lengths, batch.phonemes, batch.phonemes_lengths)
                 total = total + cfg.asr_weight * loss_asr
-                scalars["student_asr"] = float(loss_asr.detach())
+                scalars["student_asr"] = loss_asr.detach()
             if sv_model is not None and step >= cfg.sv_start_step:
                 with torch.no_grad():
                     sv_target = sv_model(batch.latents, batch.latents_lengths)
                 loss_sv = cosine_loss(sv_model(x0, batch.latents_lengths), sv_target)
                 total = total + cfg.sv_weight * loss_sv
-                scalars["student_sv"] = float(loss_sv.detach())
+                scalars["student_sv"] = loss_sv.detach()
 
         # 5. student update
         opt_student.zero_grad(set_to_none=True)
-        accelerator.backward(total)
-        clip(student)
-        opt_student.step()
-        warmup.step()
+        precision.backward(total, accelerator)
+        precision.step(opt_student, student.parameters(), clip_norm, accelerator)
+        precision.step_scheduler(warmup)
         ema.update(raw_student)
 
         # 6. critic updates on fresh batches
         scorer_losses, disc_losses = [], []
         for update in range(1, cfg.scorer_updates + 1):
-            c = Conditioning(stream.batch_at(batch_index(step, update)).to(device))
-            gen_c = step_generator(cfg.seed, step, accelerator.process_index, stream=update)
-            with accelerator.autocast():
+            c = Conditioning(batches[update][0].to(device))
+            gen_c = step_generator(cfg.run.seed, step, accelerator.process_index, stream=update)
+            with precision.autocast():
                 losses = critic_losses(
-                    student, scorer, discriminator, teacher_model, c, cfg, model_cfg, gen_c, simulate, use_gan
+                    student_fwd, scorer_fwd, discriminator, teacher_model, c, cfg, model_cfg, gen_c, simulate, use_gan
                 )
             critic_total = losses[0] + (cfg.critic_gan_weight * losses[1] if losses[1] is not None else 0.0)
             opt_scorer.zero_grad(set_to_none=True)
             opt_disc.zero_grad(set_to_none=True)
-            accelerator.backward(critic_total)
-            clip(scorer)
-            opt_scorer.step()
-            scorer_losses.append(float(losses[0].detach()))
+            precision.backward(critic_total, accelerator)
+            groups: list[tuple[torch.optim.Optimizer, Any]] = [(opt_scorer, scorer.parameters())]
             if losses[1] is not None:
-                clip(discriminator)
-                opt_disc.step()
-                disc_losses.append(float(losses[1].detach()))
+                groups.append((opt_disc, discriminator.parameters()))
+            precision.step_all(groups, clip_norm, accelerator)
+            scorer_losses.append(losses[0].detach())
+            if losses[1] is not None:
+                disc_losses.append(losses[1].detach())
 
         scalars.update(
             {
-                "student_dmd": float(loss_dmd.detach()),
-                "student_loss": float(total.detach()),
-                "scorer_loss": sum(scorer_losses) / len(scorer_losses),
-                "dmd_grad_mag": float(grad.flatten(1).norm(dim=1).mean()),
+                "student_dmd": loss_dmd.detach(),
+                "student_loss": total.detach(),
+                "scorer_loss": torch.stack(scorer_losses).mean(),
+                "dmd_grad_mag": grad.detach().flatten(1).norm(dim=1).mean(),
                 "student_step_k": float(k),
                 "lr": warmup.get_last_lr()[0],
             }
         )
         if disc_losses:
-            scalars["disc_loss"] = sum(disc_losses) / len(disc_losses)
+            scalars["disc_loss"] = torch.stack(disc_losses).mean()
         return scalars
 
-    return loop.run(step_fn)
+    return loop.run(step_fn, step_inputs(stream, loop, accelerator, per_step=1 + cfg.scorer_updates))
 
 
 def critic_losses(

@@ -16,37 +16,51 @@ schedule and the EMA, so the step after a resume computes what the uninterrupted
 
 Multi-GPU: `accelerate launch` starts one process per GPU; `Accelerator` wraps the trained modules in DDP, each
 rank reads its own batches (BatchStream takes global batch step * world + rank) and the main process writes.
+Every rank writes its RNG state into the checkpoint folder, so several nodes need one shared filesystem for RUN/.
+
+Per step the loop never reads a value back from the device: losses stay tensors and are summed on the device,
+then averaged, reduced over ranks and printed only at log steps, with steps/s, step time, frames/s and peak
+memory. SIGTERM (a preempted job) finishes the current step, writes a checkpoint and returns
+(`TrainResult.preempted`); `--resume latest` continues exactly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
 import platform
 import random
+import resource
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from types import FrameType
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
 from model.config import preset_config
-from training.config import MixedPrecision, config_to_dict
-from training.loader import BatchStream, ClipDataset
+from training.config import OptimizerConfig, Precision, RunConfig, config_to_dict
+from training.errors import TrainingBaseError
+from training.loader import Batch, BatchStream, ClipDataset, prefetch_steps
 from training.metrics import MetricsLogger
 
 STATE_FILE = "state.pt"
 CONFIG_FILE = "config.json"
 LATEST_FILE = "latest"
+OPTIONAL_STATES = frozenset({"loss_scale"})  # fp16's loss scale; checkpoints written before it had none
 
 
-class TrainingError(RuntimeError):
+class TrainingError(TrainingBaseError, RuntimeError):
     """A run cannot start or resume (wrong folder, mismatched checkpoint)."""
 
 
@@ -65,24 +79,120 @@ def cpu_facts() -> dict[str, Any]:
     return {"cpu": model, "amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags}
 
 
-def resolve_mixed_precision(value: MixedPrecision, *, cpu: bool) -> str:
-    """auto = bf16 on a GPU that supports it, and on a CPU with bf16 matrix units (measured on one with AMX:
-    a demo teacher step 1.5x faster, `python -m training.precision_bench`); fp32 elsewhere, where bf16 is
-    emulated and slower."""
+def resolve_precision(value: Precision, *, cpu: bool) -> str:
+    """auto = bf16 on a GPU that supports it (fp16 with loss scaling on one that does not), and bf16 on a CPU with
+    bf16 matrix units (measured on one with AMX: a demo teacher step 1.5x faster, `python -m
+    training.precision_bench`); fp32 elsewhere, where bf16 is emulated and slower."""
     if value == "auto":
         on_gpu = not cpu and torch.cuda.is_available()
         if on_gpu:
-            return "bf16" if torch.cuda.is_bf16_supported() else "no"
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         facts = cpu_facts()
-        return "bf16" if facts["amx_bf16"] or facts["avx512_bf16"] else "no"
+        return "bf16" if facts["amx_bf16"] or facts["avx512_bf16"] else "fp32"
     return value
 
 
-def create_accelerator(mixed_precision: MixedPrecision, *, cpu: bool = False) -> Any:
-    """An Accelerator (imported lazily: accelerate is a train-only dependency). cpu=True forces the CPU."""
+def create_accelerator(*, cpu: bool = False) -> Any:
+    """An Accelerator (imported lazily: accelerate is a train-only dependency). cpu=True forces the CPU.
+
+    accelerate places modules and wraps them in DDP; autocast and loss scaling are `MixedPrecision`'s, the same
+    on every device (accelerate's fp16 is a silent no-op on a CPU)."""
     from accelerate import Accelerator
 
-    return Accelerator(cpu=cpu, mixed_precision=resolve_mixed_precision(mixed_precision, cpu=cpu))
+    return Accelerator(cpu=cpu, mixed_precision="no")
+
+
+class MixedPrecision:
+    """bf16 / fp16 autocast, and for fp16 a dynamic loss scale (torch.amp.GradScaler): a step whose gradients
+    overflow is skipped and the scale halves; it doubles again after 2,000 clean steps."""
+
+    def __init__(self, precision: str, device: torch.device) -> None:
+        if precision not in ("bf16", "fp16", "fp32"):
+            raise ValueError(f"precision must be bf16, fp16 or fp32, got {precision!r}")
+        self.precision = precision
+        self.device_type = device.type
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def backward(self, loss: torch.Tensor, accelerator: Any) -> None:
+        accelerator.backward(self.scaler.scale(loss) if self.scaler is not None else loss)
+
+    def step(
+        self, optimizer: torch.optim.Optimizer, parameters: Iterable[nn.Parameter], max_norm: float, accelerator: Any
+    ) -> torch.Tensor | None:
+        """Unscales (fp16), clips to max_norm (0 = off), steps; returns the gradient norm before clipping."""
+        return self.step_all([(optimizer, parameters)], max_norm, accelerator)[0]
+
+    def step_all(
+        self,
+        groups: list[tuple[torch.optim.Optimizer, Iterable[nn.Parameter]]],
+        max_norm: float,
+        accelerator: Any,
+    ) -> list[torch.Tensor | None]:
+        """`step` for optimizers fed by one backward pass: all unscaled with the same scale, then one update."""
+        norms = []
+        for optimizer, parameters in groups:
+            if self.scaler is not None:
+                self.scaler.unscale_(optimizer)
+            norms.append(accelerator.clip_grad_norm_(parameters, max_norm) if max_norm > 0 else None)
+        for optimizer, _ in groups:
+            if self.scaler is not None:
+                self.scaler.step(optimizer)
+            else:
+                optimizer.step()
+        if self.scaler is not None:
+            self.scaler.update()
+        return norms
+
+    def step_scheduler(self, scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
+        """The schedule counts updates, skipped ones too: with fp16 the first update is often skipped (the scale
+        starts high), which torch would warn about; knowing which were skipped would cost a device sync."""
+        if self.scaler is None:
+            scheduler.step()
+            return
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+            scheduler.step()
+
+    def loss_scale(self) -> float | None:
+        return float(self.scaler.get_scale()) if self.scaler is not None else None
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.scaler.state_dict() if self.scaler is not None else {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if self.scaler is not None and state:
+            self.scaler.load_state_dict(dict(state))
+
+
+def sync_unless(accelerator: Any, model: nn.Module, sync: bool) -> contextlib.AbstractContextManager[Any]:
+    """DDP's gradient all-reduce only on the last micro-batch of an accumulated update."""
+    if sync or accelerator.num_processes == 1:
+        return contextlib.nullcontext()
+    return accelerator.no_sync(model)  # type: ignore[no-any-return]
+
+
+def build_optimizer(
+    parameters: Iterable[nn.Parameter], cfg: OptimizerConfig, total_steps: int
+) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW and its warmup + cosine/constant schedule (stepped once per update)."""
+    optimizer = torch.optim.AdamW(parameters, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    min_lr = cfg.lr if cfg.schedule == "constant" else cfg.min_lr
+    steps = max(total_steps, cfg.warmup_steps + 1) if cfg.schedule == "constant" else total_steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine_lambda(steps, cfg.warmup_steps, cfg.lr, min_lr)
+    )
+    return optimizer, scheduler
+
+
+def maybe_compile(module: nn.Module, enabled: bool) -> nn.Module:
+    """torch.compile with dynamic shapes (every batch has another length), as the original compiled its DiT."""
+    return torch.compile(module, dynamic=True) if enabled else module  # type: ignore[return-value]
 
 
 def step_generator(seed: int, step: int, rank: int, stream: int = 0) -> torch.Generator:
@@ -167,10 +277,22 @@ class TrainResult:
     final_step: int
     last_metrics: dict[str, float]
     checkpoint_dir: Path | None
+    preempted: bool = False  # stopped early by SIGTERM, after writing a checkpoint at final_step
+
+
+class TrainerConfig(Protocol):
+    """What the loop needs of a trainer's config (TeacherConfig, AsrConfig, ...): its run group."""
+
+    @property
+    def run(self) -> RunConfig: ...
+
+
+FRAMES = "frames"  # a step_fn scalar that is counted (frames/s), not averaged
 
 
 class TrainLoop:
-    """Runs `step_fn(step) -> scalars` from the start (or resume) step to `steps`, logging and checkpointing.
+    """Runs `step_fn(step, inputs) -> scalars` from the start (or resume) step to `cfg.run.steps`, logging and
+    checkpointing. Scalars may be device tensors: they are read back only at log steps.
 
     Trainers register everything with state (`stateful`: modules, optimizers, schedulers, EMAs) and a
     `write_weights(checkpoint_dir)` callback that writes the weight files the next stage consumes.
@@ -180,30 +302,26 @@ class TrainLoop:
         self,
         *,
         name: str,
-        config: Any,
+        config: TrainerConfig,
         model_config: Mapping[str, Any] | None,
         run_dir: str | Path,
         accelerator: Any,
-        steps: int,
-        log_every: int,
-        checkpoint_every: int,
-        keep_checkpoints: int,
         stateful: Mapping[str, Any],
         write_weights: Callable[[Path], None],
         data_dir: str | Path | None = None,
     ) -> None:
-        if steps < 0:
-            raise ValueError(f"steps must be >= 0, got {steps}")
+        run = config.run
         self.name = name
         self.config = config
         self.model_config = dict(model_config) if model_config is not None else None
         self.run_dir = Path(run_dir)
         self.accelerator = accelerator
-        self.steps = steps
-        self.log_every = max(1, log_every)
-        self.checkpoint_every = checkpoint_every
-        self.keep_checkpoints = keep_checkpoints
+        self.steps = run.steps
+        self.log_every = run.log_every
+        self.checkpoint_every = run.checkpoint_every
+        self.keep_checkpoints = run.keep_checkpoints
         self.stateful = dict(stateful)
+        self._stop_requested = False
         self.write_weights = write_weights
         # Recorded so that later stages (export's codec, eval) can find the dataset and its codec.
         self.data_dir = str(Path(data_dir).resolve()) if data_dir is not None else None
@@ -272,6 +390,8 @@ class TrainLoop:
         if self.model_config is not None and saved_model is not None and saved_model != self.model_config:
             raise TrainingError(f"{ckpt} was trained with another model config (preset {saved_model.get('preset')!r})")
         for name, obj in self.stateful.items():
+            if name not in state["state"] and name in OPTIONAL_STATES:
+                continue  # a checkpoint from before this state existed
             if name not in state["state"]:
                 raise TrainingError(f"{ckpt} lacks the state of {name!r}")
             obj.load_state_dict(state["state"][name])
@@ -283,41 +403,98 @@ class TrainLoop:
 
     # --- the loop ---------------------------------------------------------------------------------------
 
-    def run(self, step_fn: Callable[[int], Mapping[str, float]]) -> TrainResult:
+    def run(
+        self, step_fn: Callable[[int, Any], Mapping[str, torch.Tensor | float]], inputs: Iterable[Any] | None = None
+    ) -> TrainResult:
+        """Steps from start_step to steps; `inputs` yields one item per step (that step's batches), else None."""
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.json").write_text(json.dumps(self.config_payload(), indent=2) + "\n")
-        window: dict[str, list[float]] = {}
+        items: Iterator[Any] = iter(inputs) if inputs is not None else iter(lambda: None, object())
+        sums: dict[str, torch.Tensor | float] = {}
+        counts: dict[str, int] = {}
         last: dict[str, float] = {}
         last_ckpt: Path | None = None
         window_started = time.perf_counter()
         window_steps = 0
-        for step in range(self.start_step, self.steps):
-            scalars = step_fn(step)
-            for key, value in scalars.items():
-                window.setdefault(key, []).append(float(value))
-            window_steps += 1
-            done = step + 1
-            if done % self.log_every == 0 or done == self.steps:
-                last = self._reduce({key: sum(values) / len(values) for key, values in window.items()})
-                last["steps_per_s"] = window_steps / max(time.perf_counter() - window_started, 1e-9)
-                self.metrics.log(step, last)
-                window, window_steps, window_started = {}, 0, time.perf_counter()
-            if self.checkpoint_every > 0 and done % self.checkpoint_every == 0 and done < self.steps:
-                last_ckpt = self.save_checkpoint(done)
-        if self.steps > self.start_step or last_ckpt is None:
-            last_ckpt = self.save_checkpoint(self.steps)
+        done = self.start_step
+        # A stop request is agreed on by all ranks; on several processes that costs an all-reduce, so it is checked
+        # every few steps there, every step on one process.
+        check_every = 1 if self.accelerator.num_processes == 1 else min(self.log_every, 10)
+        with self._sigterm_requests_stop():
+            for step in range(self.start_step, self.steps):
+                scalars = step_fn(step, next(items))
+                for key, value in scalars.items():
+                    value = value.detach() if isinstance(value, torch.Tensor) else value
+                    sums[key] = sums[key] + value if key in sums else value
+                    counts[key] = counts.get(key, 0) + 1
+                window_steps += 1
+                done = step + 1
+                stop = done % check_every == 0 and self._stop_agreed()
+                if done % self.log_every == 0 or done == self.steps or stop:
+                    last = self._window_metrics(sums, counts, window_steps, window_started)
+                    self.metrics.log(step, last)
+                    sums, counts, window_steps, window_started = {}, {}, 0, time.perf_counter()
+                if stop:
+                    break
+                if self.checkpoint_every > 0 and done % self.checkpoint_every == 0 and done < self.steps:
+                    last_ckpt = self.save_checkpoint(done)
+        preempted = done < self.steps
+        if done > self.start_step or last_ckpt is None:
+            last_ckpt = self.save_checkpoint(done)
         self.metrics.close(title=f"{self.name} ({self.run_dir.name})")
-        return TrainResult(self.run_dir, self.steps, last, last_ckpt)
+        if preempted and self.is_main:
+            print(f"{self.name}: SIGTERM; checkpoint {last_ckpt} written, continue with --resume latest", flush=True)
+        return TrainResult(self.run_dir, done, last, last_ckpt, preempted=preempted)
 
-    def _reduce(self, scalars: Mapping[str, float]) -> dict[str, float]:
-        """Mean over processes (a no-op on one process)."""
-        if self.accelerator.num_processes == 1 or not scalars:
-            return dict(scalars)
-        keys = sorted(scalars)
-        values = torch.tensor([scalars[key] for key in keys], device=self.accelerator.device)
-        reduced = self.accelerator.reduce(values, reduction="mean")
-        return {key: float(value) for key, value in zip(keys, reduced.tolist(), strict=True)}
+    @contextlib.contextmanager
+    def _sigterm_requests_stop(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be set from the main thread
+            return
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            self._stop_requested = True
+
+        previous = signal.signal(signal.SIGTERM, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _stop_agreed(self) -> bool:
+        if self.accelerator.num_processes == 1:
+            return self._stop_requested
+        flag = torch.tensor([1.0 if self._stop_requested else 0.0], device=self.accelerator.device)
+        return bool(self.accelerator.reduce(flag, reduction="sum").item() > 0)
+
+    def _window_metrics(
+        self, sums: Mapping[str, torch.Tensor | float], counts: Mapping[str, int], steps: int, started: float
+    ) -> dict[str, float]:
+        """Window means, reduced over ranks in one transfer (the only device read of the window), plus speed."""
+        device = self.accelerator.device
+        keys = sorted(sums)
+        values = [torch.as_tensor(sums[key], dtype=torch.float32, device=device).reshape(()) for key in keys]
+        means = torch.stack(values) / torch.tensor([counts[key] for key in keys], dtype=torch.float32, device=device)
+        if self.accelerator.num_processes > 1 and keys:
+            means = self.accelerator.reduce(means, reduction="mean")
+        out = dict(zip(keys, means.tolist(), strict=True)) if keys else {}
+        elapsed_s = max(time.perf_counter() - started, 1e-9)  # measured after the read-back: the device is done
+        frames = out.pop(FRAMES, None)
+        out["steps_per_s"] = steps / elapsed_s
+        out["step_time_s"] = elapsed_s / steps
+        if frames is not None:  # the mean over ranks of frames per step, times the ranks
+            out["frames_per_s"] = frames * steps * self.accelerator.num_processes / elapsed_s
+        out.update(memory_metrics(device))
+        return out
+
+
+def memory_metrics(device: torch.device) -> dict[str, float]:
+    """Peak memory so far: the GPU's allocator peak on CUDA, and the process's peak resident set."""
+    out = {"peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}  # ru_maxrss is in KiB on Linux
+    if device.type == "cuda":
+        out["peak_gpu_mem_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
+    return out
 
 
 def find_latest_checkpoint(run_dir: str | Path) -> Path | None:
@@ -363,11 +540,82 @@ class SupervisedRun(NamedTuple):
     """What a single-model trainer (ASR, SV) steps with: the prepared model, its optimizer and the loop."""
 
     accelerator: Any
-    stream: BatchStream
-    model: nn.Module  # prepared by accelerate (DDP-wrapped when distributed)
+    precision: MixedPrecision
+    stream: BatchStream  # batch_at(step) = the update's clips; micro_batches_at(step) splits them
+    model: nn.Module  # prepared by accelerate (DDP-wrapped when distributed), compiled when asked
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
     loop: TrainLoop
+
+    def inputs(self) -> Iterator[list[Batch]]:
+        """Each step's micro-batches from the loop's start step on, collated ahead by the loader's workers."""
+        return step_inputs(self.stream, self.loop, self.accelerator)
+
+    def update(
+        self, micro_batches: list[Batch], loss_fn: Callable[[Batch], torch.Tensor], clip_norm: float
+    ) -> dict[str, torch.Tensor | float]:
+        """One optimizer update over the micro-batches (each loss weighted by its share of the clips, so k
+        micro-batches of B give the gradient of one batch of kB); scalars stay on the device."""
+        return accumulate_and_step(
+            self.accelerator, self.precision, self.model, self.optimizer, self.scheduler, micro_batches,
+            loss_fn, weights=[batch.size for batch in micro_batches], clip_norm=clip_norm,
+        )  # fmt: skip
+
+
+def step_inputs(stream: BatchStream, loop: TrainLoop, accelerator: Any, per_step: int = 1) -> Iterator[Any]:
+    """The micro-batches of every step from loop.start_step on (a list per step; `per_step` > 1: a list of
+    `per_step` such lists, global batches step * per_step + j), prepared ahead by DataLoader workers."""
+
+    def make(step: int) -> Any:
+        if per_step == 1:
+            return stream.micro_batches_at(step)
+        return [stream.micro_batches_at(step * per_step + j) for j in range(per_step)]
+
+    return prefetch_steps(
+        make, loop.start_step, loop.steps, num_workers=stream.cfg.num_workers,
+        prefetch_batches=stream.cfg.prefetch_batches, pin_memory=accelerator.device.type == "cuda",
+    )  # fmt: skip
+
+
+def accumulate_and_step(
+    accelerator: Any,
+    precision: MixedPrecision,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    micro_batches: list[Batch],
+    loss_fn: Callable[[Batch], torch.Tensor],
+    *,
+    weights: list[float],
+    clip_norm: float,
+) -> dict[str, torch.Tensor | float]:
+    """Backward over every micro-batch (loss x weight / sum of weights; DDP syncs only on the last), then one
+    clipped, loss-scaled optimizer step. Returns the update's loss and gradient norm as device tensors."""
+    device = accelerator.device
+    total = float(sum(weights))
+    loss_sum = torch.zeros((), device=device)
+    optimizer.zero_grad(set_to_none=True)
+    for i, (micro, weight) in enumerate(zip(micro_batches, weights, strict=True)):
+        with sync_unless(accelerator, model, i == len(micro_batches) - 1):
+            with precision.autocast():
+                loss = loss_fn(micro.to(device))
+            precision.backward(loss * (weight / total), accelerator)
+        loss_sum += loss.detach().float() * (weight / total)
+    grad_norm = precision.step(optimizer, model.parameters(), clip_norm, accelerator)
+    precision.step_scheduler(scheduler)
+    scalars: dict[str, torch.Tensor | float] = {"loss": loss_sum, "lr": scheduler.get_last_lr()[0]}
+    if grad_norm is not None:
+        scalars["grad_norm"] = grad_norm
+    scalars[FRAMES] = float(sum(int(batch.latents_lengths.sum()) for batch in micro_batches))
+    return scalars
+
+
+def create_stream(dataset: ClipDataset, cfg: Any, accelerator: Any) -> BatchStream:
+    """This rank's stream of update batches (k = run.grad_accum_steps micro-batches each)."""
+    return BatchStream(
+        dataset, cfg.loader, rank=accelerator.process_index, world_size=accelerator.num_processes,
+        accumulation=cfg.run.grad_accum_steps,
+    )  # fmt: skip
 
 
 def start_supervised_run(
@@ -384,17 +632,15 @@ def start_supervised_run(
 ) -> SupervisedRun:
     """AdamW + warmup-cosine on one model, prepared by accelerate, with a TrainLoop resumed when asked.
 
-    `cfg` is an AsrConfig or SvConfig (the same optimizer and loop fields). The model is built after seeding,
-    so its initial weights depend on `cfg.seed` alone.
+    `cfg` is an AsrConfig or SvConfig (the same optim/run/loader groups). The model is built after seeding,
+    so its initial weights depend on `cfg.run.seed` alone.
     """
-    accelerator = create_accelerator(cfg.mixed_precision, cpu=cpu)
-    stream = BatchStream(dataset, cfg.loader, rank=accelerator.process_index, world_size=accelerator.num_processes)
-    torch.manual_seed(cfg.seed)
+    accelerator = create_accelerator(cpu=cpu)
+    precision = MixedPrecision(resolve_precision(cfg.run.precision, cpu=cpu), accelerator.device)
+    stream = create_stream(dataset, cfg, accelerator)
+    torch.manual_seed(cfg.run.seed)
     model = build_model()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine_lambda(cfg.steps, cfg.warmup_steps, cfg.lr, cfg.min_lr)
-    )
+    optimizer, scheduler = build_optimizer(model.parameters(), cfg.optim, cfg.run.steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     raw_model = accelerator.unwrap_model(model)
     loop = TrainLoop(
@@ -403,14 +649,12 @@ def start_supervised_run(
         model_config=preset_config(cfg.preset).to_dict(),
         run_dir=run_dir,
         accelerator=accelerator,
-        steps=cfg.steps,
-        log_every=cfg.log_every,
-        checkpoint_every=cfg.checkpoint_every,
-        keep_checkpoints=cfg.keep_checkpoints,
-        stateful={"model": raw_model, "optimizer": optimizer, "scheduler": scheduler},
+        stateful={"model": raw_model, "optimizer": optimizer, "scheduler": scheduler, "loss_scale": precision},
         write_weights=lambda ckpt: write_weights(ckpt, raw_model),
         data_dir=data_dir,
     )
     if resume is not None:
         loop.resume(resume)
-    return SupervisedRun(accelerator, stream, model, optimizer, scheduler, loop)
+    return SupervisedRun(
+        accelerator, precision, stream, maybe_compile(model, cfg.run.compile), optimizer, scheduler, loop
+    )

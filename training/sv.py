@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from training.config import SvConfig, config_from_dict, config_to_dict
 from training.dataset import DatasetError
-from training.loader import ClipDataset
+from training.loader import Batch, ClipDataset
 from training.loop import TrainResult, prepare_run_dir, start_supervised_run
 from training.nn.ecapa import Ecapa
 
@@ -81,12 +81,12 @@ def train_sv(
             f"{data_dir} has no speaker embeddings, which are the SV targets; rebuild it with "
             "`smalltts dataset build ... --speaker-encoder resemblyzer`"
         )
-    target_dim = int(dataset.clips[0].speaker_embedding.shape[0])  # type: ignore[union-attr]
+    target_dim = int(dataset.clip(0).speaker_embedding.shape[0])  # type: ignore[union-attr]
     if target_dim != cfg.ecapa.emb_dim:
         raise ValueError(
             f"the dataset's speaker embeddings are {target_dim}-dim; SvConfig.ecapa.emb_dim is {cfg.ecapa.emb_dim}"
         )
-    accelerator, stream, model, optimizer, scheduler, loop = start_supervised_run(
+    run = start_supervised_run(
         "sv",
         cfg,
         dataset,
@@ -98,17 +98,11 @@ def train_sv(
         cpu=cpu,
     )
 
-    def step_fn(step: int) -> dict[str, float]:
-        batch = stream.batch_at(step).to(accelerator.device)
-        model.train()
-        with accelerator.autocast():
-            pred = model(batch.latents, batch.latents_lengths)
-        loss = cosine_loss(pred, batch.speaker_embeddings)  # type: ignore[arg-type]
-        optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
-        optimizer.step()
-        scheduler.step()
-        return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": scheduler.get_last_lr()[0]}
+    def loss_fn(batch: Batch) -> Tensor:
+        return cosine_loss(run.model(batch.latents, batch.latents_lengths), batch.speaker_embeddings)  # type: ignore[arg-type]
 
-    return loop.run(step_fn)
+    def step_fn(step: int, micro_batches: list[Batch]) -> dict[str, Any]:
+        run.model.train()
+        return run.update(micro_batches, loss_fn, cfg.optim.grad_clip_norm)
+
+    return run.loop.run(step_fn, run.inputs())

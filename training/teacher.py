@@ -13,13 +13,19 @@ One step: t = sigmoid(N(0, 1)) per sample (logit-normal), x_t = alpha x0 + sigma
 sigma x0, loss = masked MSE over valid frames. CFG dropout (independent per sample) removes the text
 (phonemes 0, mask all False) or the speaker (reference zeroed, length 0); the attention layers return zeros
 for such all-masked rows instead of NaN (bug 20). AdamW, linear warmup then cosine, gradient clipping, an EMA
-of the weights (the EMA is what distillation starts from), bf16 autocast on a GPU.
+of the weights (the EMA is what distillation starts from), bf16 autocast on a GPU (fp16 with loss scaling
+where bf16 is missing).
+
+Gradient accumulation (`--grad-accum-steps k`): a step's batch holds k micro-batches' clips, its t, noise and
+dropout are drawn for the whole batch, and each micro-batch's loss is weighted by its share of the valid frames,
+so k micro-batches of B compute the update of one batch of kB (tests/training/test_teacher.py proves it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -27,17 +33,24 @@ from torch import Tensor, nn
 from model.config import ModelConfig, ScheduleConfig
 from model.schedule import add_noise, velocity_target
 from training.config import TeacherConfig, merged_model_config
-from training.loader import Batch, BatchStream, ClipDataset, frame_mask
+from training.loader import Batch, ClipDataset, frame_mask
 from training.loop import (
+    FRAMES,
     Ema,
+    MixedPrecision,
     TrainLoop,
     TrainResult,
+    build_optimizer,
     create_accelerator,
+    create_stream,
+    maybe_compile,
     prepare_run_dir,
     rand,
     randn,
+    resolve_precision,
     step_generator,
-    warmup_cosine_lambda,
+    step_inputs,
+    sync_unless,
 )
 
 TEACHER_WEIGHTS = "teacher.pt"
@@ -77,6 +90,37 @@ def sample_logit_normal(
     return torch.sigmoid(z)  # (b,)
 
 
+@dataclass(frozen=True)
+class TeacherDraws:
+    """One step's random draws for a batch: t (b,), noise eps (b n c), CFG dropout."""
+
+    t: Tensor
+    eps: Tensor
+    drop: ConditionDrop
+
+    def rows(self, lo: int, hi: int, n: int, device: torch.device) -> TeacherDraws:
+        """The draws of rows lo:hi, the noise cut to n frames (a micro-batch's own padding), on `device`."""
+        return TeacherDraws(
+            t=self.t[lo:hi].to(device),
+            eps=self.eps[lo:hi, :n].to(device),
+            drop=ConditionDrop(text=self.drop.text[lo:hi].to(device), speaker=self.drop.speaker[lo:hi].to(device)),
+        )
+
+
+def draw_teacher_noise(
+    batch_size: int, num_frames: int, latent_dim: int, cfg: TeacherConfig, generator: torch.Generator
+) -> TeacherDraws:
+    """t, noise and dropout for a (b n c) batch, in a fixed order from `generator`, on the CPU."""
+    cpu = torch.device("cpu")
+    t = sample_logit_normal(batch_size, cfg, generator, cpu)  # (b,)
+    eps = randn((batch_size, num_frames, latent_dim), generator, cpu)  # (b n c)
+    drop = ConditionDrop(
+        text=rand((batch_size,), generator, cpu) < cfg.text_drop_prob,
+        speaker=rand((batch_size,), generator, cpu) < cfg.speaker_drop_prob,
+    )
+    return TeacherDraws(t, eps, drop)
+
+
 def teacher_loss(
     model: nn.Module,
     batch: Batch,
@@ -85,17 +129,17 @@ def teacher_loss(
     generator: torch.Generator,
 ) -> Tensor:
     """The v-prediction loss of one batch, with this step's t, noise and CFG dropout drawn from `generator`."""
-    device = batch.latents.device
-    b = batch.size
+    b, n, c = batch.latents.shape
+    draws = draw_teacher_noise(b, n, c, cfg, generator).rows(0, b, n, batch.latents.device)
+    return teacher_loss_with(model, batch, draws, schedule)
+
+
+def teacher_loss_with(model: nn.Module, batch: Batch, draws: TeacherDraws, schedule: ScheduleConfig) -> Tensor:
+    """The v-prediction loss of one batch with the given draws (masked MSE over its valid frames)."""
     x0 = batch.latents  # (b n c)
     mask = frame_mask(batch.latents_lengths, x0.shape[1])  # (b n)
-    t = sample_logit_normal(b, cfg, generator, device)  # (b,)
-    eps = randn(x0.shape, generator, device)  # (b n c)
-    drop = ConditionDrop(
-        text=rand((b,), generator, device) < cfg.text_drop_prob,
-        speaker=rand((b,), generator, device) < cfg.speaker_drop_prob,
-    )
-    cond = drop_conditions(batch, drop)
+    t, eps = draws.t, draws.eps
+    cond = drop_conditions(batch, draws.drop)
     x_t = add_noise(x0, eps, t, schedule) * mask[..., None]  # (b n c); padding stays exactly zero
     v_target = velocity_target(x0, eps, t, schedule)  # (b n c)
     phonemes_mask = frame_mask(cond.phonemes_lengths, cond.phonemes.shape[1])  # (b p)
@@ -123,27 +167,27 @@ def train_teacher(
     from model.nn.checkpoint import load_checkpoint, save_checkpoint
 
     prepare_run_dir(run_dir, resume)
-    accelerator = create_accelerator(cfg.mixed_precision, cpu=cpu)
+    accelerator = create_accelerator(cpu=cpu)
+    device = accelerator.device
+    precision = MixedPrecision(resolve_precision(cfg.run.precision, cpu=cpu), device)
     model_cfg = merged_model_config(cfg.preset, cfg.model_overrides)
     dataset = ClipDataset.load(data_dir)
     if dataset.latent_dim != model_cfg.latent_dim:
         raise ValueError(
             f"dataset latents are {dataset.latent_dim}-dim; preset {cfg.preset!r} expects {model_cfg.latent_dim}"
         )
-    stream = BatchStream(dataset, cfg.loader, rank=accelerator.process_index, world_size=accelerator.num_processes)
+    stream = create_stream(dataset, cfg, accelerator)
 
-    model = build_teacher(model_cfg, cfg.seed)
+    model = build_teacher(model_cfg, cfg.run.seed)
     if init_weights is not None:
         load_checkpoint(init_weights, model)
     model.dit.gradient_checkpointing = cfg.gradient_checkpointing
     ema = Ema(model, cfg.ema_beta, cfg.ema_warmup_power)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine_lambda(cfg.steps, cfg.warmup_steps, cfg.lr, cfg.min_lr)
-    )
+    optimizer, scheduler = build_optimizer(model.parameters(), cfg.optim, cfg.run.steps)
     model, optimizer = accelerator.prepare(model, optimizer)
-    ema.to(accelerator.device)
+    ema.to(device)
     raw_model = accelerator.unwrap_model(model)
+    forward = maybe_compile(model, cfg.run.compile)
 
     def write_weights(ckpt: Path) -> None:
         save_checkpoint(ckpt / TEACHER_WEIGHTS, raw_model, role="teacher")
@@ -155,29 +199,43 @@ def train_teacher(
         model_config=model_cfg.to_dict(),
         run_dir=run_dir,
         accelerator=accelerator,
-        steps=cfg.steps,
-        log_every=cfg.log_every,
-        checkpoint_every=cfg.checkpoint_every,
-        keep_checkpoints=cfg.keep_checkpoints,
-        stateful={"model": raw_model, "ema": ema, "optimizer": optimizer, "scheduler": scheduler},
+        stateful={
+            "model": raw_model, "ema": ema, "optimizer": optimizer, "scheduler": scheduler, "loss_scale": precision
+        },
         write_weights=write_weights,
         data_dir=data_dir,
-    )
+    )  # fmt: skip
     if resume is not None:
         loop.resume(resume)
 
-    def step_fn(step: int) -> dict[str, float]:
-        batch = stream.batch_at(step).to(accelerator.device)
-        generator = step_generator(cfg.seed, step, accelerator.process_index)
+    def step_fn(step: int, micro_batches: list[Batch]) -> dict[str, Any]:
+        # The whole update's draws, in the order a single batch draws them, then cut per micro-batch.
+        b = sum(micro.size for micro in micro_batches)
+        n = max(micro.latents.shape[1] for micro in micro_batches)
+        draws = draw_teacher_noise(
+            b, n, model_cfg.latent_dim, cfg, step_generator(cfg.run.seed, step, accelerator.process_index)
+        )
+        valid = [int(micro.latents_lengths.sum()) for micro in micro_batches]  # host tensors: no device sync
+        total = sum(valid)
         model.train()
-        with accelerator.autocast():
-            loss = teacher_loss(model, batch, cfg, model_cfg.schedule, generator)
         optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
-        optimizer.step()
-        scheduler.step()
+        loss_sum = torch.zeros((), device=device)
+        row = 0
+        for i, micro in enumerate(micro_batches):
+            weight = valid[i] / total
+            micro_draws = draws.rows(row, row + micro.size, micro.latents.shape[1], device)
+            row += micro.size
+            with sync_unless(accelerator, model, i == len(micro_batches) - 1):
+                with precision.autocast():
+                    loss = teacher_loss_with(forward, micro.to(device), micro_draws, model_cfg.schedule)
+                precision.backward(loss * weight, accelerator)
+            loss_sum += loss.detach().float() * weight
+        grad_norm = precision.step(optimizer, model.parameters(), cfg.optim.grad_clip_norm, accelerator)
+        precision.step_scheduler(scheduler)
         ema.update(raw_model)
-        return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": scheduler.get_last_lr()[0]}
+        scalars: dict[str, Any] = {"loss": loss_sum, "lr": scheduler.get_last_lr()[0], FRAMES: float(total)}
+        if grad_norm is not None:
+            scalars["grad_norm"] = grad_norm
+        return scalars
 
-    return loop.run(step_fn)
+    return loop.run(step_fn, step_inputs(stream, loop, accelerator))

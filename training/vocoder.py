@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,30 +36,11 @@ from torch import Tensor
 
 from model.config import CodecConfig, ModelConfig, preset_config, write_sidecar
 from model.nn.mel_codec import MelCodec, load_mel_codec, save_mel_codec
-from training.loop import TrainLoop, TrainResult, create_accelerator, prepare_run_dir, step_generator
+from training.config import VocoderConfig, vocoder_config_for
+from training.loop import TrainLoop, TrainResult, build_optimizer, create_accelerator, prepare_run_dir, step_generator
 
 CODEC_WEIGHTS = "codec.pt"
 RESOLUTIONS: tuple[tuple[int, int], ...] = ((512, 128), (1024, 256), (2048, 512))  # (n_fft, hop) of the STFT loss
-
-
-@dataclass(frozen=True)
-class VocoderConfig:
-    preset: str = "demo"  # the model preset whose codec config (kind "mel") is trained
-    steps: int = 20_000
-    batch_size: int = 16
-    segment_s: float = 1.0
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.8, 0.99)
-    weight_decay: float = 1e-2
-    warmup_steps: int = 200
-    min_lr: float = 1e-5
-    grad_clip_norm: float = 1.0
-    max_clips: int = 2000  # clips held in memory for training segments (evenly over speakers)
-    stats_clips: int = 400  # clips the log-mel statistics are fitted on
-    checkpoint_every: int = 250
-    keep_checkpoints: int = 2
-    log_every: int = 25
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -212,11 +193,11 @@ def segment_batch(
 def train_vocoder(
     cfg: VocoderConfig, manifest: str | Path, run_dir: str | Path, *, resume: str | None = None, cpu: bool = True
 ) -> TrainResult:
-    from training.loop import find_latest_checkpoint, warmup_cosine_lambda
+    from training.loop import find_latest_checkpoint
 
     run_dir = Path(run_dir)
     prepare_run_dir(run_dir, resume)
-    accelerator = create_accelerator("no", cpu=cpu)
+    accelerator = create_accelerator(cpu=cpu)
     codec_cfg: CodecConfig = preset_config(cfg.preset).codec
     if codec_cfg.kind != "mel" or codec_cfg.hidden_dim <= 0:
         raise ValueError(f"preset {cfg.preset!r} has no trainable mel codec (kind mel, hidden_dim > 0)")
@@ -225,21 +206,18 @@ def train_vocoder(
         raise ValueError(f"{manifest}: no clips")
     rate = codec_cfg.sample_rate_hz
 
-    codec = MelCodec(codec_cfg, seed=cfg.seed)
+    codec = MelCodec(codec_cfg, seed=cfg.run.seed)
     fresh = resume is None or find_latest_checkpoint(run_dir) is None
     if fresh:
-        stats_audio = [load_audio(c.audio, rate) for c in pick_clips(all_clips, cfg.stats_clips, cfg.seed + 1)]
+        stats_audio = [load_audio(c.audio, rate) for c in pick_clips(all_clips, cfg.stats_clips, cfg.run.seed + 1)]
         fit_codec_statistics(codec, stats_audio)
         export_codec_dir(codec, run_dir / "codec", trained=False, model_id=f"mel-{cfg.preset}-untrained")
         save_mel_codec(codec, str(run_dir / CODEC_WEIGHTS))
-    train_audio = [load_audio(c.audio, rate) for c in pick_clips(all_clips, cfg.max_clips, cfg.seed)]
+    train_audio = [load_audio(c.audio, rate) for c in pick_clips(all_clips, cfg.max_clips, cfg.run.seed)]
     segment_samples = round(cfg.segment_s * rate) // codec_cfg.hop_samples * codec_cfg.hop_samples
 
     # Only the decoder learns; the encoder (STFT, filterbank, statistics) is fixed.
-    optimizer = torch.optim.AdamW(codec.decoder.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine_lambda(cfg.steps, cfg.warmup_steps, cfg.lr, cfg.min_lr)
-    )
+    optimizer, scheduler = build_optimizer(codec.decoder.parameters(), cfg.optim, cfg.run.steps)
 
     def write_weights(ckpt: Path) -> None:
         save_mel_codec(codec, str(ckpt / CODEC_WEIGHTS))
@@ -253,18 +231,14 @@ def train_vocoder(
         model_config={"codec": asdict(codec_cfg)},
         run_dir=run_dir,
         accelerator=accelerator,
-        steps=cfg.steps,
-        log_every=cfg.log_every,
-        checkpoint_every=cfg.checkpoint_every,
-        keep_checkpoints=cfg.keep_checkpoints,
         stateful={"codec": codec, "optimizer": optimizer, "scheduler": scheduler},
         write_weights=write_weights,
     )
     if resume is not None and not fresh:
         loop.resume(resume)
 
-    def step_fn(step: int) -> dict[str, float]:
-        generator = step_generator(cfg.seed, step, 0)
+    def step_fn(step: int, _: None) -> dict[str, float]:
+        generator = step_generator(cfg.run.seed, step, 0)
         target = segment_batch(train_audio, cfg.batch_size, segment_samples, generator)  # (b 1 m)
         codec.train()
         with torch.no_grad():
@@ -272,7 +246,7 @@ def train_vocoder(
         losses = vocoder_loss(codec, codec.decode(latents), target)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(codec.decoder.parameters(), cfg.grad_clip_norm)
+        grad_norm = torch.nn.utils.clip_grad_norm_(codec.decoder.parameters(), cfg.optim.grad_clip_norm)
         optimizer.step()
         scheduler.step()
         return {**{k: float(v.detach()) for k, v in losses.items()}, "grad_norm": float(grad_norm),
@@ -309,7 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def vocoder_config(**overrides: object) -> VocoderConfig:
-    return replace(VocoderConfig(), **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    """The default VocoderConfig with the given (flat) fields; None leaves a field alone."""
+    return vocoder_config_for(**{k: v for k, v in overrides.items() if v is not None})
 
 
 def load_trained_codec(run_dir: str | Path) -> MelCodec:

@@ -9,15 +9,18 @@ smalltts train vocoder --manifest data/synth/manifest.jsonl --out runs/vocoder  
 Several GPUs (DDP, one process each), unchanged:  accelerate launch --multi_gpu -m smalltts.cli.main train teacher ...
 CPU smoke test:  smalltts train teacher --data data/tiny --out /tmp/t --preset tiny --steps 20 --cpu
 
-Flags override the preset's config (training.config.*_config_for); --config FILE starts from a saved config
-(a run's config.json). torch and the trainers are imported inside the handler, never at CLI start-up.
+Flags override the preset's recipe (training.config.*_config_for); --config FILE starts from a saved config
+(a run's config.json, old flat ones too). The configs check every range, so a bad flag is one error line.
+torch and the trainers are imported inside the handler, never at CLI start-up.
+
+On a GPU:  smalltts train teacher --preset full --data DIR --out RUN --precision bf16 --compile --grad-accum-steps 4
+A SIGTERM (preemption) writes a checkpoint and exits 143; rerun with --resume latest.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 from dataclasses import replace
@@ -30,21 +33,52 @@ from smalltts.cli.main import CliError
 TRAINERS = ("teacher", "asr", "sv", "distill", "vocoder")
 
 
+PRECISION_CHOICES = ("auto", "bf16", "fp16", "fp32")
+# Flags whose value goes to a config field of the same name (dashes -> underscores), group fields named flat.
+COMMON_FIELDS = (
+    "steps", "lr", "min_lr", "warmup_steps", "weight_decay", "grad_clip_norm", "grad_accum_steps", "log_every",
+    "checkpoint_every", "keep_checkpoints", "seed", "precision",
+)  # fmt: skip
+TEACHER_FIELDS = ("text_drop_prob", "speaker_drop_prob")
+DISTILL_FIELDS = (
+    "asr_start_step", "sv_start_step", "scorer_updates", "backward_sim_start_step", "gan_start_step", "gan_weight",
+    "critic_gan_weight", "asr_weight", "sv_weight", "text_cfg_scale", "speaker_cfg_scale",
+)  # fmt: skip
+LOADER_FLAGS = {
+    "batch_size": "max_batch_size",
+    "max_frames_per_batch": "max_frames_per_batch",
+    "num_workers": "num_workers",
+}
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="a built dataset folder")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="the run folder")
     parser.add_argument(
-        "--preset", choices=PRESETS, help="model size (default tiny; distill: the teacher's, which it must match)"
+        "--preset",
+        choices=PRESETS,
+        help="model size and recipe (default tiny; distill: the teacher's, which it must match)",
     )
     parser.add_argument("--config", type=Path, metavar="FILE", help="start from a saved config (a run's config.json)")
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--batch-size", type=int, help="most clips per batch")
-    parser.add_argument("--max-frames-per-batch", type=int, help="most target frames per batch")
+    parser.add_argument("--steps", type=int, help="optimizer updates")
+    parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--min-lr", type=float, help="learning rate at the last step (cosine schedule)")
+    parser.add_argument("--warmup-steps", type=int, help="linear learning-rate warmup")
+    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--grad-clip-norm", type=float, help="0 = no clipping")
+    parser.add_argument("--batch-size", type=int, help="most clips per (micro-)batch")
+    parser.add_argument("--max-frames-per-batch", type=int, help="most target frames per (micro-)batch")
+    parser.add_argument("--grad-accum-steps", type=int, help="micro-batches per update (the update sees k batches)")
+    parser.add_argument("--num-workers", type=int, help="DataLoader worker processes collating ahead")
     parser.add_argument("--log-every", type=int)
-    parser.add_argument("--checkpoint-every", type=int)
+    parser.add_argument("--checkpoint-every", type=int, help="0 = only at the end (and on SIGTERM)")
+    parser.add_argument("--keep-checkpoints", type=int, help="0 = keep all")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--mixed-precision", choices=("auto", "no", "bf16"))
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, help="fp16 trains with loss scaling")
+    parser.add_argument(
+        "--mixed-precision", choices=("auto", "no", "bf16"), help=argparse.SUPPRESS
+    )  # the old name of --precision
+    parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     parser.add_argument("--resume", metavar="latest|DIR", help="continue from this run's latest or a given checkpoint")
     parser.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
 
@@ -57,6 +91,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _common(teacher)
     teacher.add_argument("--init", type=Path, metavar="PATH", help="start from these DiT weights (e.g. the original's)")
     teacher.add_argument("--gradient-checkpointing", action="store_true")
+    teacher.add_argument("--ema-decay", type=float, help="the EMA's decay (ema_beta)")
+    teacher.add_argument("--text-drop-prob", type=float, help="CFG dropout of the phonemes")
+    teacher.add_argument("--speaker-drop-prob", type=float, help="CFG dropout of the reference")
 
     for name, text in (("asr", "CTC phoneme recogniser on latents"), ("sv", "speaker embedding on latents")):
         _common(trainers.add_parser(name, help=text))
@@ -71,7 +108,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     distill.add_argument("--scorer-updates", type=int)
     distill.add_argument("--backward-sim-start-step", type=int)
     distill.add_argument("--gan-start-step", type=int)
-    distill.add_argument("--warmup-steps", type=int)
+    distill.add_argument("--ema-decay", type=float, help="the student EMA's decay (ema_beta)")
+    for flag in ("--gan-weight", "--critic-gan-weight", "--asr-weight", "--sv-weight"):
+        distill.add_argument(flag, type=float, help="loss weight")
+    distill.add_argument("--text-cfg-scale", type=float)
+    distill.add_argument("--speaker-cfg-scale", type=float)
 
     vocoder = trainers.add_parser("vocoder", help="the offline mel codec's vocoder, from audio (training.vocoder)")
     vocoder.add_argument("--manifest", type=Path, required=True, help="a .jsonl/.tsv/.csv manifest of audio clips")
@@ -86,34 +127,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    pairs = {
-        "steps": args.steps,
-        "lr": args.lr,
-        "log_every": args.log_every,
-        "checkpoint_every": args.checkpoint_every,
-        "seed": args.seed,
-        "mixed_precision": args.mixed_precision,
-    }
-    if args.trainer == "teacher" and args.gradient_checkpointing:
-        pairs["gradient_checkpointing"] = True
+    """The flags given, as flat config fields (training.config.with_overrides puts them in their groups)."""
+    pairs = {name: getattr(args, name) for name in COMMON_FIELDS}
+    if args.precision is None and args.mixed_precision is not None:
+        pairs["precision"] = {"no": "fp32"}.get(args.mixed_precision, args.mixed_precision)
+    if args.compile:
+        pairs["compile"] = True
+    if args.trainer == "teacher":
+        pairs.update({name: getattr(args, name) for name in TEACHER_FIELDS})
+        if args.gradient_checkpointing:
+            pairs["gradient_checkpointing"] = True
     if args.trainer == "distill":
-        pairs.update(
-            asr_start_step=args.asr_start_step,
-            sv_start_step=args.sv_start_step,
-            scorer_updates=args.scorer_updates,
-            backward_sim_start_step=args.backward_sim_start_step,
-            gan_start_step=args.gan_start_step,
-            warmup_steps=args.warmup_steps,
-        )
-    for name in ("steps", "log_every", "checkpoint_every", "asr_start_step", "sv_start_step", "warmup_steps"):
-        if name not in pairs:
-            continue
-        if pairs[name] is not None and pairs[name] < 0:
-            raise CliError(f"--{name.replace('_', '-')} must be >= 0")
+        pairs.update({name: getattr(args, name) for name in DISTILL_FIELDS})
+    if args.trainer in ("teacher", "distill"):
+        pairs["ema_beta"] = args.ema_decay
     return {key: value for key, value in pairs.items() if value is not None}
 
 
 def build_config(args: argparse.Namespace, config_module: Any) -> Any:
+    """The preset's recipe (or --config FILE) with the flags applied; a bad value raises ValueError."""
     factories = {
         "teacher": (config_module.teacher_config_for, config_module.TeacherConfig),
         "asr": (config_module.asr_config_for, config_module.AsrConfig),
@@ -122,21 +154,11 @@ def build_config(args: argparse.Namespace, config_module: Any) -> Any:
     }
     factory, cls = factories[args.trainer]
     if args.config is not None:
-        payload = json.loads(args.config.read_text())
-        if payload.get("kind") != cls.__name__:
-            raise CliError(f"{args.config} holds a {payload.get('kind')!r} config, not {cls.__name__}")
-        cfg = config_module.config_from_dict(cls, payload["config"])
-        cfg = replace(cfg, **_overrides(args))
+        cfg = config_module.with_overrides(config_module.load_config(args.config, cls), **_overrides(args))
     else:
         cfg = factory(args.preset or "tiny", **_overrides(args))
-    loader = cfg.loader
-    if args.batch_size is not None:
-        loader = replace(loader, max_batch_size=args.batch_size)
-    if args.max_frames_per_batch is not None:
-        loader = replace(loader, max_frames_per_batch=args.max_frames_per_batch)
-    if args.batch_size is not None and args.batch_size < 1:
-        raise CliError("--batch-size must be >= 1")
-    return replace(cfg, loader=loader)
+    loader = {field: getattr(args, flag) for flag, field in LOADER_FLAGS.items() if getattr(args, flag) is not None}
+    return replace(cfg, loader=replace(cfg.loader, **loader)) if loader else cfg
 
 
 def run_vocoder(args: argparse.Namespace) -> int:
@@ -148,14 +170,13 @@ def run_vocoder(args: argparse.Namespace) -> int:
         raise CliError(
             f"training needs the train extra ({exc.name or exc} is missing): pip install 'smalltts[train]'"
         ) from None
-    for name in ("steps", "batch_size", "log_every", "checkpoint_every", "max_clips"):
-        value = getattr(args, name)
-        if value is not None and value < (1 if name in ("batch_size", "max_clips") else 0):
-            raise CliError(f"--{name.replace('_', '-')} must be >= {1 if name in ('batch_size', 'max_clips') else 0}")
-    cfg = vocoder.vocoder_config(
-        preset=args.preset, steps=args.steps, batch_size=args.batch_size, log_every=args.log_every,
-        checkpoint_every=args.checkpoint_every, seed=args.seed, max_clips=args.max_clips, lr=args.lr,
-    )  # fmt: skip
+    try:
+        cfg = vocoder.vocoder_config(
+            preset=args.preset, steps=args.steps, batch_size=args.batch_size, log_every=args.log_every,
+            checkpoint_every=args.checkpoint_every, seed=args.seed, max_clips=args.max_clips, lr=args.lr,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     try:
         result = vocoder.train_vocoder(cfg, args.manifest, args.out, resume=args.resume)
     except (loop.TrainingError, dataset.DatasetError, ValueError) as exc:
@@ -201,8 +222,9 @@ def run(args: argparse.Namespace) -> int:
             result = trainer.train_distill(
                 cfg, args.data, args.out, teacher=args.teacher, asr=args.asr, sv=args.sv, **common
             )
-    except (loop.TrainingError, dataset.DatasetError) as exc:
+    except (loop.TrainingError, dataset.DatasetError, ValueError) as exc:
         raise CliError(str(exc)) from None
     if os.environ.get("RANK", "0") == "0":  # under torchrun / accelerate launch every rank gets here
-        sys.stdout.write(f"{args.trainer}: {result.final_step} steps; checkpoint {result.checkpoint_dir}\n")
-    return 0
+        stopped = " (stopped by SIGTERM; continue with --resume latest)" if result.preempted else ""
+        sys.stdout.write(f"{args.trainer}: {result.final_step} steps; checkpoint {result.checkpoint_dir}{stopped}\n")
+    return 143 if result.preempted else 0  # 128 + SIGTERM, as a killed process would report

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
 from model.config import preset_config
-from training.config import DiscriminatorConfig, distill_config_for
+from training.config import DiscriminatorConfig, distill_config_for, with_overrides
 from training.distill import (
     Conditioning,
     Discriminator,
@@ -90,7 +89,7 @@ def test_distill_runs_with_every_loss_switched_on(
 def test_a_resumed_distillation_repeats_the_same_losses(tmp_path: Path, dataset_dir: Path, teacher_run: Path) -> None:
     cfg = distill_config_for("tiny", steps=4, log_every=1, checkpoint_every=2, scorer_updates=1)
     train_distill(cfg, dataset_dir, tmp_path / "straight", teacher=teacher_run, cpu=True)
-    train_distill(replace(cfg, steps=2), dataset_dir, tmp_path / "split", teacher=teacher_run, cpu=True)
+    train_distill(with_overrides(cfg, steps=2), dataset_dir, tmp_path / "split", teacher=teacher_run, cpu=True)
     train_distill(cfg, dataset_dir, tmp_path / "split", teacher=teacher_run, resume="latest", cpu=True)
     straight = {row["step"]: row for row in read_metrics(tmp_path / "straight" / "metrics.jsonl")}
     split = {row["step"]: row for row in read_metrics(tmp_path / "split" / "metrics.jsonl")}

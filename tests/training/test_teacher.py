@@ -10,7 +10,7 @@ import torch
 from model.config import preset_config
 from model.nn.checkpoint import load_checkpoint
 from tests.training.helpers import write_subset
-from training.config import LoaderConfig, merged_model_config, teacher_config_for
+from training.config import LoaderConfig, merged_model_config, teacher_config_for, with_overrides
 from training.loader import BatchStream, ClipDataset
 from training.loop import Ema, TrainingError
 from training.metrics import read_metrics
@@ -62,7 +62,7 @@ def test_the_teacher_overfits_one_small_batch(tmp_path: Path, dataset_dir: Path)
             draws = [torch.Generator().manual_seed(1000 + i) for i in range(16)]
             return sum(float(teacher_loss(model, batch, cfg, model_cfg.schedule, g)) for g in draws) / 16
 
-    before = mean_loss(build_teacher(model_cfg, seed=cfg.seed))
+    before = mean_loss(build_teacher(model_cfg, seed=cfg.run.seed))
     after = mean_loss(load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000080" / "teacher.pt"))
     assert before / after >= 5.0, (before, after)
     assert (tmp_path / "run" / "loss.png").is_file()
@@ -73,7 +73,7 @@ def test_resume_gives_the_same_next_step_loss(tmp_path: Path, dataset_dir: Path)
     train_teacher(cfg, dataset_dir, tmp_path / "straight", cpu=True)
     straight = read_metrics(tmp_path / "straight" / "metrics.jsonl")
 
-    train_teacher(replace(cfg, steps=2), dataset_dir, tmp_path / "split", cpu=True)
+    train_teacher(with_overrides(cfg, steps=2), dataset_dir, tmp_path / "split", cpu=True)
     train_teacher(cfg, dataset_dir, tmp_path / "split", resume="latest", cpu=True)
     split = read_metrics(tmp_path / "split" / "metrics.jsonl")
     by_step = {row["step"]: row["loss"] for row in split}
@@ -86,7 +86,7 @@ def test_checkpoints_hold_everything_and_a_fresh_run_refuses_an_old_folder(
 ) -> None:
     ckpt = teacher_run / "checkpoints" / "step_0000006"
     state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=False)
-    assert state["step"] == 6 and set(state["state"]) == {"model", "ema", "optimizer", "scheduler"}
+    assert state["step"] == 6 and set(state["state"]) == {"model", "ema", "optimizer", "scheduler", "loss_scale"}
     assert (ckpt / "rng_rank0.pt").is_file()
     assert json.loads((ckpt / "teacher_ema.json").read_text())["model"]["preset"] == "tiny"
     assert (teacher_run / "checkpoints" / "latest").read_text().strip() == ckpt.name
@@ -108,3 +108,37 @@ def test_ema_moves_towards_the_model_with_a_warmup() -> None:
     ema.update(model)
     assert 0.0 < ema.decay() <= 0.99
     assert (ema.shadow.weight < model.weight).all()
+
+
+def test_four_accumulated_micro_batches_update_like_one_batch_four_times_larger(
+    tmp_path: Path, dataset_dir: Path
+) -> None:
+    # Batch B=1 with 4 accumulation steps against batch 4B: the same clips, t, noise and dropout per update, the
+    # micro-batch losses weighted by their valid frames, so the updates agree up to float summation order.
+    base = teacher_config_for(
+        "tiny", steps=3, log_every=1, checkpoint_every=0, lr=1e-3, warmup_steps=1, precision="fp32",
+        text_drop_prob=0.3, speaker_drop_prob=0.3,
+    )  # fmt: skip
+    micro = LoaderConfig(max_batch_size=1, max_frames_per_batch=10_000, num_buckets=1, max_ref_frames=16)
+    accumulated = replace(base, loader=micro, run=replace(base.run, grad_accum_steps=4))
+    large = replace(base, loader=replace(micro, max_batch_size=4))
+    train_teacher(accumulated, dataset_dir, tmp_path / "accumulated", cpu=True)
+    train_teacher(large, dataset_dir, tmp_path / "large", cpu=True)
+    rows_a = read_metrics(tmp_path / "accumulated" / "metrics.jsonl")
+    rows_b = read_metrics(tmp_path / "large" / "metrics.jsonl")
+    for a, b in zip(rows_a, rows_b, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+        assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-3)
+        assert a["frames_per_s"] > 0
+    weights_a = torch.load(tmp_path / "accumulated" / "checkpoints" / "step_0000003" / "teacher.pt", weights_only=False)
+    weights_b = torch.load(tmp_path / "large" / "checkpoints" / "step_0000003" / "teacher.pt", weights_only=False)
+    for name, value in weights_a["model"].items():
+        torch.testing.assert_close(value, weights_b["model"][name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_fp16_trains_with_a_loss_scale_that_is_checkpointed(tmp_path: Path, dataset_dir: Path) -> None:
+    cfg = teacher_config_for("tiny", steps=2, log_every=1, checkpoint_every=0, precision="fp16")
+    result = train_teacher(cfg, dataset_dir, tmp_path / "run", cpu=True)
+    assert all(torch.isfinite(torch.tensor(row["loss"])) for row in read_metrics(tmp_path / "run" / "metrics.jsonl"))
+    state = torch.load(result.checkpoint_dir / "state.pt", map_location="cpu", weights_only=False)  # type: ignore[operator]
+    assert state["state"]["loss_scale"]["scale"] > 0

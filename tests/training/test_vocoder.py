@@ -16,14 +16,14 @@ from training.demo_corpus import split_corpus
 from training.loop import TrainingError
 from training.vocoder import (
     CODEC_WEIGHTS,
-    VocoderConfig,
     export_from_checkpoint,
     load_trained_codec,
     pick_clips,
     train_vocoder,
+    vocoder_config,
 )
 
-TINY = VocoderConfig(
+TINY = vocoder_config(
     steps=3,
     batch_size=2,
     segment_s=0.4,
@@ -125,7 +125,7 @@ def test_cli_user_mistakes_are_one_line_errors(
 
     manifest = str(small_corpus / "manifest.jsonl")
     assert main(["train", "vocoder", "--manifest", manifest, "--out", str(tmp_path / "r"), "--steps", "-1"]) == 2
-    assert "--steps must be >= 0" in capsys.readouterr().err
+    assert "steps must be >= 0" in capsys.readouterr().err
     assert main(["train", "vocoder", "--manifest", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "r")]) == 2
     assert "manifest not found" in capsys.readouterr().err
     # The tiny preset's codec is the stand-in: nothing for a vocoder to train.

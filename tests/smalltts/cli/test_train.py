@@ -25,7 +25,7 @@ def test_dataset_build_and_train_from_the_command_line(
                  "--batch-size", "2", "--cpu"]) == 0  # fmt: skip
     assert len(read_metrics(run / "metrics.jsonl")) == 2
     saved = json.loads((run / "config.json").read_text())
-    assert saved["config"]["loader"]["max_batch_size"] == 2 and saved["config"]["steps"] == 2
+    assert saved["config"]["loader"]["max_batch_size"] == 2 and saved["config"]["run"]["steps"] == 2
     # a second fresh run into the same folder is refused with one line, exit 2
     assert main(["train", "asr", "--data", str(data), "--out", str(run), "--steps", "2", "--cpu"]) == 2
     assert "already holds checkpoints" in capsys.readouterr().err
