@@ -8,7 +8,8 @@
                  SPEAKER part of the name, which is also its folder
     emilia       Emilia-style webdataset tars (one .tar, or a folder searched for them): KEY.mp3 (or .wav, .flac,
                  .ogg, .opus) + KEY.json with "text" and "speaker" (and maybe "language", "duration"); a sample
-                 whose "language" is not English is skipped, because the text front end is English only
+                 whose "language" is not English is skipped, because the text front end is English only, and one
+                 whose "duration" is out of range is skipped without decoding it
     hf           a folder written by Hugging Face `datasets` (`Dataset.save_to_disk`, or a DatasetDict's, then
                  pick the split): an audio column (the Audio feature's bytes/path, a {"array", "sampling_rate"}
                  struct, or a path string), a text column and maybe a speaker column
@@ -45,6 +46,8 @@ from typing import Any, Literal
 import numpy as np
 import soundfile as sf
 
+from training.errors import TrainingBaseError
+
 CorpusKind = Literal["manifest", "audio-dir", "libritts-r", "emilia", "hf"]
 CORPUS_KINDS: tuple[CorpusKind, ...] = ("manifest", "audio-dir", "libritts-r", "emilia", "hf")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3")
@@ -64,7 +67,7 @@ SPEAKER_COLUMNS = ("speaker", "speaker_id", "spk_id", "client_id")
 _WDS_KEY = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
 
 
-class DatasetError(ValueError):
+class DatasetError(TrainingBaseError, ValueError):
     """The dataset input or output is unusable (bad manifest, unknown layout, missing codec, not a dataset)."""
 
 
@@ -93,6 +96,7 @@ class ClipSource:
     speaker: str
     inside: TarMember | DatasetRow | None = None
     problem: str = ""  # set by a reader that already knows the clip is unusable: the build skips it with this
+    duration_s: float | None = None  # as the corpus states it (Emilia's json): out of range skips the decode
 
     @property
     def name(self) -> str:
@@ -287,7 +291,7 @@ def _scan_tar(tar_path: Path) -> list[ClipSource]:
         inside = TarMember(member.name, member.offset_data, member.size) if member else TarMember(key, -1, 0)
         problem = "" if member is not None else "sample has no audio member"
         meta = texts.get(key)
-        text, speaker = "", "default"
+        text, speaker, duration_s = "", "default", None
         if meta is None:
             problem = problem or "sample has no .json"
         elif not isinstance(meta, dict):
@@ -295,10 +299,12 @@ def _scan_tar(tar_path: Path) -> list[ClipSource]:
         else:
             text = str(meta.get("text") or "").strip()
             speaker = str(meta.get("speaker") or "default")
+            duration = meta.get("duration")
+            duration_s = float(duration) if isinstance(duration, int | float) and duration > 0 else None
             language = str(meta.get("language") or "en").lower()
             if not language.startswith("en"):
                 problem = problem or f"language {language!r} (the text front end speaks English only)"
-        sources.append(ClipSource(tar_path, text, speaker, inside=inside, problem=problem))
+        sources.append(ClipSource(tar_path, text, speaker, inside=inside, problem=problem, duration_s=duration_s))
     return sources
 
 

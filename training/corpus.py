@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from training.config import SynthCorpusConfig
+from training.errors import TrainingBaseError
 
 ACCENTS: tuple[str, ...] = (
     "en-us",
@@ -65,7 +66,7 @@ _QUESTIONS = (
 )  # fmt: skip
 
 
-class CorpusError(RuntimeError):
+class CorpusError(TrainingBaseError, RuntimeError):
     """espeak-ng is missing or failed."""
 
 

@@ -123,6 +123,8 @@ def prepare_clip(index: int, source: ClipSource, sample_rate_hz: int, cfg: Datas
     try:
         if source.problem:
             raise ValueError(source.problem)
+        if source.duration_s is not None:  # stated by the corpus: a clip far out of range is never decoded
+            check_duration(source.duration_s, cfg)
         ids = phoneme_ids(source.text, cfg)
         samples, source_rate_hz = read_audio(source)
         audio = check_audio(samples, source_rate_hz, sample_rate_hz, cfg)
@@ -138,16 +140,19 @@ def check_audio(samples: np.ndarray, source_rate_hz: int, sample_rate_hz: int, c
     if not np.isfinite(samples).all():
         raise ValueError("audio holds NaN or infinite samples")
     mono = samples.mean(axis=1)
-    duration_s = mono.shape[0] / source_rate_hz
-    if duration_s < cfg.min_duration_s:
-        raise ValueError(f"too short ({duration_s:.2f} s < {cfg.min_duration_s:g} s)")
-    if duration_s > cfg.max_duration_s:
-        raise ValueError(f"too long ({duration_s:.2f} s > {cfg.max_duration_s:g} s)")
+    check_duration(mono.shape[0] / source_rate_hz, cfg)
     if float(np.abs(mono).max()) < cfg.silence_peak:
         raise ValueError("silent audio")
     if source_rate_hz != sample_rate_hz:
         mono = soxr.resample(mono, source_rate_hz, sample_rate_hz, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def check_duration(duration_s: float, cfg: DatasetConfig) -> None:
+    if duration_s < cfg.min_duration_s:
+        raise ValueError(f"too short ({duration_s:.2f} s < {cfg.min_duration_s:g} s)")
+    if duration_s > cfg.max_duration_s:
+        raise ValueError(f"too long ({duration_s:.2f} s > {cfg.max_duration_s:g} s)")
 
 
 def phoneme_ids(text: str, cfg: DatasetConfig) -> np.ndarray:

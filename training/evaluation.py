@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from training.errors import TrainingBaseError
+
 
 @dataclass(frozen=True)
 class EvalRow:
@@ -182,7 +184,7 @@ def write_report(report: EvalReport, path: str | Path) -> Path:
 DEFAULT_EVAL_ASR = Path(__file__).with_name("demo_state") / "asr.pt"
 
 
-class PairsError(ValueError):
+class PairsError(TrainingBaseError, ValueError):
     """A pairs file row is unusable; the message names its line."""
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from model.config import ScheduleConfig
+from training.errors import TrainingBaseError
 from training.loop import CONFIG_FILE, TrainingError, read_checkpoint_config, resolve_checkpoint_dir
 
 WEIGHT_PREFERENCE = ("student.pt", "teacher_ema.pt", "teacher.pt")
@@ -31,7 +32,7 @@ PARITY_TOLERANCE = 1e-3
 CODEC_FILES = ("encoder.onnx", "encoder.json", "decoder.onnx", "decoder.json")
 
 
-class ExportError(RuntimeError):
+class ExportError(TrainingBaseError, RuntimeError):
     """The checkpoint cannot be exported, or the exported folder failed its checks."""
 
 

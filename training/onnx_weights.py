@@ -20,10 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.errors import TrainingBaseError
+
 GRAPHS = ("condition_encoder", "denoiser")
 
 
-class OnnxWeightsError(ValueError):
+class OnnxWeightsError(TrainingBaseError, ValueError):
     """The ONNX pair does not hold every parameter of the model its sidecar describes."""
 
 

@@ -25,6 +25,8 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from training.errors import TrainingBaseError
+
 SentenceSource = Literal["grammar", "wordnet", "fortunes"]
 
 WORDNET_DIR = Path("/usr/share/wordnet")
@@ -58,7 +60,7 @@ COVERAGE_SENTENCES = (
 COVERAGE_VOICES_PER_SENTENCE = 8
 
 
-class SentenceSourceError(RuntimeError):
+class SentenceSourceError(TrainingBaseError, RuntimeError):
     """A source's Debian package is not installed."""
 
 

@@ -17,10 +17,12 @@ from typing import Any, Protocol
 import numpy as np
 import soxr
 
+from training.errors import TrainingBaseError
+
 ENCODER_SAMPLE_RATE_HZ = 16_000
 
 
-class SpeakerEncoderError(RuntimeError):
+class SpeakerEncoderError(TrainingBaseError, RuntimeError):
     """The requested pretrained speaker encoder cannot be loaded."""
 
 
