@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from model.errors import InputError
+from smalltts.errors import SmallTTSError
 
 # Command name -> the module that registers it. Only the chosen command's module is imported, so a light
 # command (fetch, info, say) does not pay for importing the web app, web3 or torch.
@@ -46,7 +47,7 @@ COMMANDS: dict[str, str] = {
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
 
-class CliError(Exception):
+class CliError(SmallTTSError):
     """A user-facing CLI failure: printed as one line, exit status 2."""
 
 
