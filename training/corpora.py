@@ -295,7 +295,7 @@ def _scan_tar(tar_path: Path) -> list[ClipSource]:
         if meta is None:
             problem = problem or "sample has no .json"
         elif not isinstance(meta, dict):
-            problem = problem or "sample .json is not an object"
+            problem = problem or "sample .json is not a JSON object"
         else:
             text = str(meta.get("text") or "").strip()
             speaker = str(meta.get("speaker") or "default")
@@ -315,7 +315,7 @@ def _read_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> Any:
     try:
         return json.loads(handle.read())
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
+        return ""  # present but unreadable: reported as not a JSON object
 
 
 # --- saved Hugging Face datasets ------------------------------------------------------------------------------

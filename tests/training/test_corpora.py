@@ -227,12 +227,15 @@ def test_emilia_samples_it_cannot_use_are_skipped_with_reasons(
         _add(tar, "EN_B00000_S00009_W000101.mp3", b"not audio")
         meta = {"text": "A long one.", "speaker": "EN_B00000_S00009", "language": "en", "duration": 31.0}
         _add(tar, "EN_B00000_S00009_W000101.json", json.dumps(meta).encode())
+        _add(tar, "EN_B00000_S00009_W000102.mp3", _mp3_bytes(clips[0].audio))
+        _add(tar, "EN_B00000_S00009_W000102.json", b"{not json")
     cfg = DatasetConfig(codec_dir=str(tiny_model_dir / "codec"))
     report = build_dataset(read_corpus(root), tmp_path / "out", cfg, progress=False)
     assert report["num_kept"] == 2
     reasons = sorted(item["reason"] for item in report["skipped"])
-    assert reasons[0].startswith("language 'zh'") and reasons[1] == "sample has no audio member"
-    assert reasons[2] == "too long (31.00 s > 20 s)"
+    assert reasons[0].startswith("language 'zh'") and reasons[1:3] == ["sample .json is not a JSON object",
+                                                                       "sample has no audio member"]  # fmt: skip
+    assert reasons[3] == "too long (31.00 s > 20 s)"
 
 
 def test_compressed_tars_are_refused_with_the_fix(tmp_path: Path) -> None:
