@@ -7,7 +7,8 @@ front end, the runtime and the service).
     │                                       and exit status 2)
     ├── runtime.assets.AssetError           model files missing or not downloadable (ModelNotFoundError,
     │                                       FetchError)
-    └── runtime.graph.OnnxFileError(ValueError)   not a complete ONNX model
+    ├── runtime.graph.OnnxFileError(ValueError)   not a complete ONNX model
+    └── runtime.optimize.OptimizeError(ValueError)   a model folder that cannot be optimized
 
 Anything else that escapes is a bug on our side, never the user's.
 """

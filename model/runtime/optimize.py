@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from model.config import SIDECAR_FORMAT, read_sidecar, sidecar_path
+from model.errors import ModelError
 from model.rope import rope_angles
 from model.runtime.assets import (
     CODEC_DECODER,
@@ -61,7 +62,7 @@ CONVERTED_GRAPHS: tuple[str, ...] = (CONDITION_ENCODER, DENOISER, CODEC_DECODER)
 _PROTOBUF_LIMIT_BYTES = 2_000_000_000
 
 
-class OptimizeError(ValueError):
+class OptimizeError(ModelError, ValueError):
     """The folder cannot be converted (unknown precision, target inside the source, onnx missing)."""
 
 
