@@ -157,6 +157,7 @@ async def _serving(app: FastAPI) -> AsyncIterator[None]:
             extra={
                 "model_id": primary.model_id,
                 "trained": primary.trained,
+                "precision": primary.precision,
                 "providers": ",".join(primary.providers),
                 "devices": len(synthesizers),
                 "workers": len(pool.workers),

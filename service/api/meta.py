@@ -20,6 +20,7 @@ class ConfigResponse(BaseModel):
                 {
                     "model_id": "local/tiny",
                     "trained": False,
+                    "precision": "fp32",
                     "sample_rate_hz": 24000,
                     "max_text_chars": 1000,
                     "max_upload_bytes": 2097152,
@@ -43,6 +44,7 @@ class ConfigResponse(BaseModel):
 
     model_id: str
     trained: bool = Field(description="False for random weights: the audio is noise, not speech.")
+    precision: str = Field(default="fp32", description="fp32, or int8 / fp16 for a folder made by `smalltts optimize`.")
     sample_rate_hz: int
     max_text_chars: int
     max_upload_bytes: int
@@ -77,6 +79,7 @@ async def get_config(service: ServiceDep) -> ConfigResponse:
     return ConfigResponse(
         model_id=service.synthesizer.model_id,
         trained=service.synthesizer.trained,
+        precision=service.synthesizer.precision,
         sample_rate_hz=service.synthesizer.sample_rate_hz,
         max_text_chars=limits.max_text_chars,
         max_upload_bytes=limits.max_upload_bytes,

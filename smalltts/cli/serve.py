@@ -160,7 +160,8 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def announce(settings: Settings, synthesizer: Synthesizer) -> None:
     """The lines `make run` shows before the server starts."""
     url = f"http://{_url_host(settings.host)}:{settings.port}"
-    lines = [f"smalltts: model {synthesizer.model_id} ({synthesizer.config.preset}) from {synthesizer.model_dir}"]
+    facts = f"{synthesizer.config.preset}, {synthesizer.precision}"
+    lines = [f"smalltts: model {synthesizer.model_id} ({facts}) from {synthesizer.model_dir}"]
     if not synthesizer.trained:
         lines.append("smalltts: UNTRAINED model (random weights): the audio is noise, not speech")
     lines.append(f"smalltts: serving on {url}  (API docs: {url}/docs)")

@@ -282,6 +282,7 @@ export interface components {
          *       "min_duration_s": 0.5,
          *       "min_reference_s": 0.5,
          *       "model_id": "local/tiny",
+         *       "precision": "fp32",
          *       "sample_rate_hz": 24000,
          *       "sampler": "student",
          *       "tags": [
@@ -301,6 +302,12 @@ export interface components {
              * @description False for random weights: the audio is noise, not speech.
              */
             trained: boolean;
+            /**
+             * Precision
+             * @description fp32, or int8 / fp16 for a folder made by `smalltts optimize`.
+             * @default fp32
+             */
+            precision: string;
             /** Sample Rate Hz */
             sample_rate_hz: number;
             /** Max Text Chars */

@@ -72,6 +72,7 @@ async def test_config_lists_the_public_limits(serve: ServeFactory) -> None:
     assert config["max_upload_bytes"] == 2 * 1024 * 1024
     assert config["sample_rate_hz"] == 24_000
     assert config["trained"] is False
+    assert config["precision"] == "fp32"
     assert "laughter" in config["tags"]
     assert config["formats"] == ["wav", "flac", "ogg"]
     assert (config["max_steps"], config["default_steps"], config["sampler"]) == (32, 4, "student")

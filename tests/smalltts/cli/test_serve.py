@@ -46,6 +46,7 @@ def test_announce_says_untrained_plainly(capsys: pytest.CaptureFixture[str], syn
     assert "http://127.0.0.1:8042" in out
     assert "UNTRAINED" in out
     assert synthesizer.model_id in out
+    assert "(tiny, fp32)" in out  # preset and precision (int8 / fp16 for a `smalltts optimize` folder)
 
 
 @pytest.mark.slow
