@@ -1,14 +1,13 @@
 """The facilitator adapter, unit tests with a FakeFacilitator (validity window, reservation before verification,
-one inner call for concurrent copies, outages reported as such, settlement records, thread offload). The faults
-on a real chain are in test_faults.py, the review's checks in test_guard.py."""
+one inner call for concurrent copies, outages reported as such, settlement records). The faults on a real chain
+are in test_faults.py, the review's checks in test_guard.py."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from service.payment.attempt import PaymentAttempt, current_attempt
 from service.payment.authorization import ValidityPolicy, parse_authorization
 from service.payment.chain import PayerFunds
 from service.payment.facilitator import GuardedFacilitator
-from service.payment.inner import ThreadedFacilitator
 from service.payment.ledger import Ledger
 from service.payment.verdict import ERR_PAYMENT_UNAVAILABLE
 from tests.service.payment.support import (
@@ -249,49 +247,3 @@ async def test_release_frees_a_verified_payment_whose_request_failed(ledger: Led
     [entry] = ledger.entries()
     assert (entry.state, entry.error_reason) == ("released", "handler_failed:500")
     assert (await guard.verify(payload, _requirements())).is_valid  # the client may present it again
-
-
-async def test_threaded_facilitator_runs_blocking_calls_off_the_event_loop() -> None:
-    loop_thread = threading.get_ident()
-    seen: list[tuple[int, PaymentAttempt | None]] = []
-
-    class BlockingSync:
-        def verify(self, payload: Any, requirements: Any) -> VerifyResponse:
-            seen.append((threading.get_ident(), current_attempt.get()))
-            time.sleep(0.05)
-            return VerifyResponse(is_valid=True)
-
-    attempt = _attempt()
-    with in_request(attempt):
-        facilitator = ThreadedFacilitator(BlockingSync())  # type: ignore[arg-type]
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            for _ in range(3):
-                await asyncio.sleep(0.005)
-                ticks += 1
-
-        await asyncio.gather(facilitator.verify(_payload(), _requirements()), tick())
-    [(thread_id, seen_attempt)] = seen
-    assert thread_id != loop_thread
-    assert seen_attempt is attempt  # the worker thread sees the request's attempt (for RPC outage notes)
-    assert ticks == 3  # the loop kept running while the call blocked
-
-
-@pytest.mark.parametrize(
-    "mutate",
-    [
-        lambda a: a.pop("nonce"),
-        lambda a: a.update(nonce="0x1234"),
-        lambda a: a.update(value="-1"),
-        lambda a: a.update(value=str(2**256)),
-        lambda a: a.update(to="not-an-address"),
-        lambda a: a.update(validBefore=12),
-    ],
-)
-def test_parse_authorization_refuses_malformed_fields(mutate: Callable[[dict[str, Any]], Any]) -> None:
-    payload = _payload().payload
-    mutate(payload["authorization"])
-    with pytest.raises(ValueError, match="payload.authorization"):
-        parse_authorization(payload)
