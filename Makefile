@@ -141,6 +141,15 @@ bench: install
 	@$(PY) -m smalltts bench --out bench/runtime.json
 	@$(PY) -m smalltts bench-server --out bench/server.json
 
+# The prepared GPU training check (training/gpu_train_check.py): steps/s, frames/s and peak memory of the small and
+# full teachers (bf16, eager and --compile) and one DMD2 step, on synthetic latents, with only torch + accelerate
+# (PYTHONPATH=., no install, no download), within 8 minutes; writes bench/gpu_train_check.json. Its CPU mode
+# (`--device cpu --preset tiny --quick`) runs in `make test`.
+.PHONY: gpu-train-check
+gpu-train-check:
+	@PYTHONPATH=. timeout 480 $(or $(GPU_PYTHON),python3) -m training.gpu_train_check --budget-s 330 \
+	  --out bench/gpu_train_check.json
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 

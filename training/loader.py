@@ -45,7 +45,6 @@ import torch
 from torch import Tensor
 
 from training.config import LoaderConfig
-from training.dataset import DatasetError, read_index
 
 FIELDS = ("latents.npy", "phonemes.npy", "json", "speaker_embedding.npy")  # the members a clip may have
 T = TypeVar("T")
@@ -133,7 +132,7 @@ class ClipDataset:
         latent_dim: int,
     ) -> None:
         if lengths.size == 0:
-            raise DatasetError("the dataset holds no clips")
+            raise _dataset_error("the dataset holds no clips")
         self.shard_paths = shard_paths
         self.index = index
         self.shard_ids = shard_ids
@@ -184,7 +183,7 @@ class ClipDataset:
             fd = self._handles[shard] = os.open(self.shard_paths[shard], os.O_RDONLY)
         data = os.pread(fd, size, offset)
         if len(data) != size:
-            raise DatasetError(f"{self.shard_paths[shard]}: truncated member of clip {self.keys[index]!r}")
+            raise _dataset_error(f"{self.shard_paths[shard]}: truncated member of clip {self.keys[index]!r}")
         return data
 
     def latents(self, index: int) -> np.ndarray:
@@ -215,11 +214,13 @@ class ClipDataset:
     @classmethod
     def load(cls, data_dir: str | Path) -> ClipDataset:
         data_dir = Path(data_dir)
+        from training.dataset import read_index
+
         index = read_index(data_dir)
         paths = [data_dir / shard for shard in index["shards"]]
         missing = [str(path) for path in paths if not path.is_file()]
         if missing:
-            raise DatasetError(f"{data_dir}: shards missing: {missing[:3]}; finish `smalltts dataset build` first")
+            raise _dataset_error(f"{data_dir}: shards missing: {missing[:3]}; finish `smalltts dataset build` first")
         # Plain C arrays while scanning: a Python int or small array per clip would cost more than the index.
         shard_ids, speakers, lengths, offsets = array("i"), array("i"), array("q"), array("q")
         keys: list[bytes] = []
@@ -243,7 +244,7 @@ class ClipDataset:
                     lengths.append(int(shape[0]))
                     offsets.extend(row)
         if len(latent_dims) > 1:
-            raise DatasetError(f"{data_dir}: clips of different latent sizes {sorted(latent_dims)}")
+            raise _dataset_error(f"{data_dir}: clips of different latent sizes {sorted(latent_dims)}")
         return cls(
             paths,
             index,
@@ -257,6 +258,14 @@ class ClipDataset:
         )
 
 
+def _dataset_error(message: str) -> Exception:
+    # Imported when needed: training.dataset pulls in audio packages (soxr) that a bare GPU machine lacks, and
+    # training needs only its index reader and error type.
+    from training.dataset import DatasetError
+
+    return DatasetError(message)
+
+
 def _scan_shard(path: Path) -> Iterator[tuple[str, dict[str, tuple[int, int]]]]:
     """(key, {field: (data offset, size)}) per sample of a tar shard, grouped as webdataset groups members (the
     part of the name before the first dot); only headers are read, and none are kept."""
@@ -267,7 +276,7 @@ def _scan_shard(path: Path) -> Iterator[tuple[str, dict[str, tuple[int, int]]]]:
             tar.members.clear()  # TarFile keeps every header it has read; the index is all we need
             if not member.isfile():
                 continue
-            name_key, _, field_name = Path(member.name).name.partition(".")
+            name_key, _, field_name = member.name.rpartition("/")[2].partition(".")  # no Path: it interns every name
             if key is not None and name_key != key:
                 yield key, members
                 members = {}
@@ -297,7 +306,7 @@ def iter_shard_samples(path: str | Path) -> Iterator[dict[str, bytes | str]]:
         for member in tar:
             if not member.isfile():
                 continue
-            key, _, field_name = Path(member.name).name.partition(".")
+            key, _, field_name = member.name.rpartition("/")[2].partition(".")
             if current and current["__key__"] != key:
                 yield current
                 current = {}

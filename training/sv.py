@@ -25,7 +25,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from training.config import SvConfig, config_from_dict, config_to_dict
-from training.dataset import DatasetError
 from training.loader import Batch, ClipDataset
 from training.loop import TrainResult, prepare_run_dir, start_supervised_run
 from training.nn.ecapa import Ecapa
@@ -77,6 +76,8 @@ def train_sv(
     prepare_run_dir(run_dir, resume)
     dataset = ClipDataset.load(data_dir)
     if not dataset.has_speaker_embeddings:
+        from training.dataset import DatasetError  # audio packages: only when this error is raised
+
         raise DatasetError(
             f"{data_dir} has no speaker embeddings, which are the SV targets; rebuild it with "
             "`smalltts dataset build ... --speaker-encoder resemblyzer`"

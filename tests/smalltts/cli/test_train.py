@@ -50,3 +50,35 @@ def test_distill_takes_the_teachers_preset_and_refuses_another(
     assert main(["train", "distill", "--out", str(tmp_path / "run"), "--scorer-updates", "1", *common]) == 0
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["config"]["preset"] == "tiny" and saved["config"]["scorer_updates"] == 1
+
+
+def test_flags_reach_the_config_groups_and_bad_values_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import training.config as config_module
+    from smalltts.cli.main import build_parser
+    from smalltts.cli.train import build_config
+
+    common = ["--data", str(tmp_path), "--out", str(tmp_path / "r")]
+    args = build_parser("train").parse_args(
+        ["train", "teacher", *common, "--preset", "small", "--grad-accum-steps", "4", "--precision", "fp16",
+         "--compile", "--warmup-steps", "50", "--ema-decay", "0.99", "--text-drop-prob", "0.2", "--batch-size", "3",
+         "--max-frames-per-batch", "900", "--num-workers", "1"]
+    )  # fmt: skip
+    cfg = build_config(args, config_module)
+    assert (cfg.run.grad_accum_steps, cfg.run.precision, cfg.run.compile) == (4, "fp16", True)
+    assert (cfg.optim.warmup_steps, cfg.ema_beta, cfg.text_drop_prob) == (50, 0.99, 0.2)
+    assert (cfg.loader.max_batch_size, cfg.loader.max_frames_per_batch, cfg.loader.num_workers) == (3, 900, 1)
+    assert cfg.run.steps == config_module.teacher_config_for("small").run.steps  # the preset's recipe otherwise
+    args = build_parser("train").parse_args(
+        ["train", "distill", *common, "--teacher", str(tmp_path), "--gan-weight", "0.5", "--sv-weight", "0.1",
+         "--mixed-precision", "no"]
+    )  # fmt: skip
+    cfg = build_config(args, config_module)
+    assert (cfg.gan_weight, cfg.sv_weight, cfg.run.precision) == (0.5, 0.1, "fp32")
+
+    assert main(["train", "teacher", *common, "--grad-accum-steps", "0"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "grad_accum_steps" in err
+    assert main(["train", "teacher", *common, "--text-drop-prob", "2"]) == 2
+    assert "text_drop_prob must be in [0, 1]" in capsys.readouterr().err
