@@ -1,6 +1,7 @@
 """The duration (and sampler steps) a paid request pays for, fixed by the payment edge before the SDK prices it.
 
     DurationResolver.resolve(route, scope, receive)   -> (duration_s, steps, receive that replays the body)
+    DurationResolver.estimate(text, field=...)        -> the duration a text is priced at (also for /v1/price)
 
 The `duration` query value wins; without it the duration is estimated from the request's text (the buffered
 form or JSON body) and rounded up to 0.01 s. The JSON route carries `duration` in its body, so the paid
@@ -61,7 +62,7 @@ class DurationResolver:
             return parse_duration(query["duration"], self.bounds), steps, receive
         body = await read_body(receive, self.max_body_bytes[route.path])
         text = await self._form_text(route, scope, body)
-        return await self._estimate(route, text, speed=1.0), steps, replaying_receive(body, receive)
+        return await self.estimate(text, field=route.text_field), steps, replaying_receive(body, receive)
 
     async def _resolve_json(
         self, route: PaidRoute, scope: Scope, receive: Receive
@@ -89,7 +90,7 @@ class DurationResolver:
             text = data.get(route.text_field)
             if not isinstance(text, str) or not text.strip():
                 raise _missing_text(route)
-            duration_s = await self._estimate(route, text, speed=float(speed))
+            duration_s = await self.estimate(text, field=route.text_field, speed=float(speed))
         data["duration"] = float(duration_s)
         rewritten = json.dumps(data).encode("utf-8")
         scope["headers"] = [(name, value) for name, value in scope["headers"] if name != b"content-length"] + [
@@ -97,13 +98,15 @@ class DurationResolver:
         ]
         return duration_s, steps, replaying_receive(rewritten, receive)
 
-    async def _estimate(self, route: PaidRoute, text: str, *, speed: float) -> Decimal:
-        if len(text) > self.max_text_chars:  # the handler's own limit, checked before espeak-ng runs
-            raise InputError(
-                f"text has {len(text)} characters; the limit is {self.max_text_chars}",
-                field=route.text_field,
-                code="text_too_long",
-            )
+    def check_text(self, text: str, *, field: str) -> None:
+        """The handler's own text limit, checked before espeak-ng runs."""
+        if len(text) > self.max_text_chars:
+            message = f"text has {len(text)} characters; the limit is {self.max_text_chars}"
+            raise InputError(message, field=field, code="text_too_long")
+
+    async def estimate(self, text: str, *, field: str, speed: float = 1.0) -> Decimal:
+        """The duration `text` is priced at, rounded up to 0.01 s (espeak-ng runs in a worker thread)."""
+        self.check_text(text, field=field)
         estimate_s = await anyio.to_thread.run_sync(self.estimate_duration_s, text)
         return quantize_estimate(estimate_s / speed, self.bounds)
 

@@ -53,6 +53,13 @@ def install_payment(
     layer = PaymentLayer(payment, limits) if payment.mode != "off" else None
     if layer is not None:
         layer.included_steps = lambda: _included_steps(app)
+    durations = DurationResolver(
+        bounds=limits.bounds,
+        estimate_duration_s=estimate_duration_s,
+        max_body_bytes=limits.body_limits(),
+        max_text_chars=limits.max_text_chars,
+        max_steps=limits.max_steps,
+    )
     app.include_router(
         build_payment_router(
             PaymentInfo(
@@ -60,11 +67,8 @@ def install_payment(
                 pricing=layer.pricing if layer else Pricing(payment.price_per_minute_usd, 6, payment.min_charge_usd),
                 terms=layer.terms if layer else None,
                 routes=PAID_ROUTES,
-                bounds=limits.bounds,
-                estimate_duration_s=estimate_duration_s,
+                durations=durations,
                 public_url=payment.public_url,
-                max_text_chars=limits.max_text_chars,
-                max_steps=limits.max_steps,
                 included_steps=lambda: _included_steps(app),
             )
         )
@@ -77,13 +81,6 @@ def install_payment(
     else:
         app.add_middleware(AnswerCapture, paths=[route.path for route in PAID_ROUTES])
         app.add_middleware(PaymentMiddlewareASGI, routes=layer.route_configs(), server=layer.server)
-        durations = DurationResolver(
-            bounds=limits.bounds,
-            estimate_duration_s=estimate_duration_s,
-            max_body_bytes=limits.body_limits(),
-            max_text_chars=limits.max_text_chars,
-            max_steps=limits.max_steps,
-        )
         app.add_middleware(
             PaymentEdge,
             routes=PAID_ROUTES,

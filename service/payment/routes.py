@@ -13,21 +13,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Literal
 
-import anyio
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from model.errors import InputError
+from service.payment.duration import DurationResolver
 from service.payment.networks import PaymentTerms
 from service.payment.paid_routes import PaidRoute
-from service.payment.pricing import (
-    DurationBounds,
-    Pricing,
-    format_duration,
-    parse_duration,
-    parse_steps,
-    quantize_estimate,
-)
+from service.payment.pricing import Pricing, format_duration, parse_duration, parse_steps
 from service.payment.settings import PaymentMode
 
 
@@ -39,11 +32,8 @@ class PaymentInfo:
     pricing: Pricing
     terms: PaymentTerms | None
     routes: Sequence[PaidRoute]
-    bounds: DurationBounds
-    estimate_duration_s: Callable[[str], float]
+    durations: DurationResolver  # the paid routes' own duration rules, so a quote is what the 402 asks
     public_url: str | None
-    max_text_chars: int
-    max_steps: int
     included_steps: Callable[[], int | None]  # the model's default steps: more cost proportionally more
 
 
@@ -140,18 +130,14 @@ def build_payment_router(info: PaymentInfo) -> APIRouter:
         steps: Annotated[str | None, Query(description="Sampler steps (default: the model's own).")] = None,
     ) -> PriceQuote:
         """Price of a paid request, without paying: the amount the 402 will ask for."""
-        if text is not None and len(text) > info.max_text_chars:  # checked before espeak-ng runs
-            raise InputError(
-                f"text has {len(text)} characters; the limit is {info.max_text_chars}",
-                field="text",
-                code="text_too_long",
-            )
-        priced_steps = parse_steps(steps, info.max_steps) if steps is not None else None
+        durations = info.durations
+        if text is not None:
+            durations.check_text(text, field="text")
+        priced_steps = parse_steps(steps, durations.max_steps) if steps is not None else None
         if duration is not None:
-            duration_s, source = parse_duration(duration, info.bounds), "duration"
+            duration_s, source = parse_duration(duration, durations.bounds), "duration"
         elif text is not None and text.strip():
-            estimate_s = await anyio.to_thread.run_sync(info.estimate_duration_s, text)
-            duration_s, source = quantize_estimate(estimate_s, info.bounds), "text"
+            duration_s, source = await durations.estimate(text, field="text"), "text"
         else:
             raise InputError("pass duration (seconds) or text to price", field="duration", code="missing")
         amount = info.pricing.amount_atomic(duration_s, priced_steps, info.included_steps()) if info.terms else 0
