@@ -11,10 +11,12 @@ does not expose initializers. The same reader tells a complete file from a trunc
 
 from __future__ import annotations
 
+import ctypes.util
 import logging
 import mmap
 import os
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
+TENSORRT_PROVIDER = "TensorrtExecutionProvider"
+
+# A provider list as ONNX Runtime takes it: names, or (name, options) pairs.
+ProviderSpec = str | tuple[str, dict[str, str]]
 
 # ONNX type strings as ONNX Runtime reports them -> numpy dtypes.
 _ORT_DTYPES: dict[str, type[np.generic]] = {
@@ -95,13 +101,106 @@ def session_options(intra_op_threads: int) -> ort.SessionOptions:
     return options
 
 
-def choose_providers(requested: Sequence[str] | None = None) -> list[str]:
-    """CUDA then CPU when this onnxruntime build has CUDA (and it has not failed to load before), else CPU."""
+def cuda_provider_options(device_id: int = 0) -> dict[str, str]:
+    """The CUDA provider's options, chosen rather than left at their defaults:
+
+    - cudnn_conv_algo_search HEURISTIC: the default EXHAUSTIVE benchmarks every convolution algorithm at every
+      new input shape, and every batch brings new shapes (lengths vary), so the first request of each shape
+      would pay seconds; cuDNN's heuristic pick is close and free.
+    - arena_extend_strategy kSameAsRequested: the default kNextPowerOfTwo doubles the arena on growth; with
+      shapes that vary per batch that strands up to half of the GPU memory.
+    - do_copy_in_default_stream 1: host<->device copies stay ordered with the compute on one stream (the
+      default, written down because I/O binding relies on it).
+    - enable_cuda_graph 0: a captured CUDA graph replays fixed shapes at fixed addresses; our batches change
+      length and size every call, so there is nothing to replay.
+    """
+    return {
+        "device_id": str(device_id),
+        "cudnn_conv_algo_search": "HEURISTIC",
+        "arena_extend_strategy": "kSameAsRequested",
+        "do_copy_in_default_stream": "1",
+        "enable_cuda_graph": "0",
+    }
+
+
+def tensorrt_provider_options(
+    device_id: int = 0, cache_dir: str | Path | None = None, profiles: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The TensorRT provider's options: fp16 kernels, engines and timing cache kept in `cache_dir` (the data
+    dir) so a restart does not rebuild them, and the shape profiles of `tensorrt_profiles` when given."""
+    options = {"device_id": str(device_id), "trt_fp16_enable": "True"}
+    if cache_dir is not None:
+        folder = str(Path(cache_dir))
+        options |= {
+            "trt_engine_cache_enable": "True",
+            "trt_engine_cache_path": folder,
+            "trt_timing_cache_enable": "True",
+            "trt_timing_cache_path": folder,
+        }
+    return options | (profiles or {})
+
+
+def tensorrt_profiles(
+    inputs: Sequence[tuple[str, Sequence[int | str | None]]],
+    dynamic_sizes: dict[str, tuple[int, int, int]],
+) -> dict[str, str]:
+    """TensorRT min/opt/max shape profiles: each dynamic axis named in `dynamic_sizes` ("batch", "frames", ...)
+    gets its (min, opt, max); a fixed axis keeps its size. `inputs` are (name, shape) with axis names as
+    strings, as ONNX Runtime reports them."""
+    rows: dict[str, list[str]] = {
+        "trt_profile_min_shapes": [],
+        "trt_profile_opt_shapes": [],
+        "trt_profile_max_shapes": [],
+    }
+    for name, shape in inputs:
+        dims: list[tuple[int, int, int]] = []
+        for dim in shape:
+            if isinstance(dim, int):
+                dims.append((dim, dim, dim))
+            elif isinstance(dim, str) and dim in dynamic_sizes:
+                dims.append(dynamic_sizes[dim])
+            else:
+                raise ValueError(f"input {name}: no profile for the dynamic axis {dim!r}")
+        for key, pick in zip(rows, range(3), strict=True):
+            rows[key].append(f"{name}:{'x'.join(str(d[pick]) for d in dims)}")
+    return {key: ",".join(values) for key, values in rows.items()}
+
+
+def _tensorrt_loads() -> bool:
+    """Whether TensorRT itself (libnvinfer) is on this machine; onnxruntime-gpu lists the provider regardless."""
+    return any(ctypes.util.find_library(name) for name in ("nvinfer", "nvinfer_10"))
+
+
+def choose_providers(
+    requested: Sequence[ProviderSpec] | None = None, *, device_id: int = 0, tensorrt_cache_dir: Path | None = None
+) -> list[ProviderSpec]:
+    """TensorRT (when TensorRT is installed), CUDA, then CPU when this onnxruntime build has CUDA (and it has not
+    failed to load before), else CPU. A requested CUDA provider without options gets `cuda_provider_options`."""
     if requested is not None:
-        return list(requested)
-    if CUDA_PROVIDER in ort.get_available_providers() and _cuda_works is not False:
-        return [CUDA_PROVIDER, CPU_PROVIDER]
-    return [CPU_PROVIDER]
+        return [_with_cuda_defaults(spec) for spec in requested]
+    available = ort.get_available_providers()
+    if CUDA_PROVIDER not in available or _cuda_works is False:
+        return [CPU_PROVIDER]
+    chosen: list[ProviderSpec] = []
+    if TENSORRT_PROVIDER in available and _tensorrt_loads():
+        chosen.append((TENSORRT_PROVIDER, tensorrt_provider_options(device_id, tensorrt_cache_dir)))
+    return [*chosen, (CUDA_PROVIDER, cuda_provider_options(device_id)), CPU_PROVIDER]
+
+
+def _with_cuda_defaults(spec: ProviderSpec) -> ProviderSpec:
+    """Our CUDA options under the caller's (theirs win): ("CUDAExecutionProvider", {"device_id": "1"}) keeps
+    device 1 and gains the rest."""
+    if isinstance(spec, str):
+        return (CUDA_PROVIDER, cuda_provider_options()) if spec == CUDA_PROVIDER else spec
+    name, options = spec
+    if name != CUDA_PROVIDER:
+        return spec
+    device_id = int(options.get("device_id", 0))
+    return (name, cuda_provider_options(device_id) | dict(options))
+
+
+def _provider_name(spec: ProviderSpec) -> str:
+    return spec if isinstance(spec, str) else spec[0]
 
 
 class OnnxGraph:
@@ -115,9 +214,10 @@ class OnnxGraph:
         self,
         path: str | Path,
         *,
-        providers: Sequence[str] | None = None,
+        providers: Sequence[ProviderSpec] | None = None,
         intra_op_threads: int = 0,
         batch_axes: Sequence[int | None] | None = None,
+        io_binding: bool | None = None,
     ) -> None:
         global _cuda_works
         self.path = Path(path)
@@ -126,13 +226,22 @@ class OnnxGraph:
         self.sidecar: dict[str, Any] | None = read_sidecar(self.path)
         options = session_options(intra_op_threads)
         wanted = choose_providers(providers)
+        names = [_provider_name(spec) for spec in wanted]
         with _cuda_lock:
             self._session = ort.InferenceSession(str(self.path), sess_options=options, providers=wanted)
-            if CUDA_PROVIDER in wanted and _cuda_works is None:
+            if CUDA_PROVIDER in names and _cuda_works is None:
                 _cuda_works = CUDA_PROVIDER in self._session.get_providers()
                 if not _cuda_works:
                     logger.warning("CUDAExecutionProvider is listed but did not load; running on CPU")
         self.providers: list[str] = list(self._session.get_providers())
+        on_gpu = CUDA_PROVIDER in self.providers or TENSORRT_PROVIDER in self.providers
+        self.device_type = "cuda" if on_gpu else "cpu"
+        cuda_options = self._session.get_provider_options().get(CUDA_PROVIDER, {})
+        self.device_id = int(cuda_options.get("device_id", 0)) if on_gpu else 0
+        # I/O binding: inputs placed on the device once and bound by reference (see `upload`); on by default
+        # where there is a device to upload to, and selectable on the CPU so tests can count the uploads.
+        self.io_binding = on_gpu if io_binding is None else io_binding
+        self.uploads: Counter[str] = Counter()  # host -> device copies per input name (under I/O binding)
         self.inputs: tuple[GraphInput, ...] = tuple(
             GraphInput(
                 name=arg.name,
@@ -183,15 +292,44 @@ class OnnxGraph:
             self._file_info = inspect_onnx_file(self.path)
         return self._file_info
 
+    def upload(self, index: int, array: Any) -> Any:
+        """Input `index` where the session runs, to bind in several `run` calls: under I/O binding an OrtValue on
+        the device (one host -> device copy, counted in `uploads`), else the array in the graph's dtype."""
+        graph_input = self.inputs[index]
+        value = np.ascontiguousarray(array, dtype=graph_input.dtype)
+        if not self.io_binding:
+            return value
+        self.uploads[graph_input.name] += 1
+        return ort.OrtValue.ortvalue_from_numpy(value, self.device_type, self.device_id)
+
     def run(self, *arrays: Any) -> list[np.ndarray]:
-        """Runs the graph with inputs bound by position; returns every output in graph order."""
+        """Runs the graph with inputs bound by position; returns every output in graph order, on the host.
+
+        An input may be an array or what `upload` returned; under I/O binding arrays are uploaded for this call.
+        """
         if len(arrays) != len(self.inputs):
             raise ValueError(f"{self.name}: takes {len(self.inputs)} inputs, got {len(arrays)}")
+        if self.io_binding or any(isinstance(array, ort.OrtValue) for array in arrays):
+            return self._run_bound(arrays)
         feeds = {
             graph_input.name: np.ascontiguousarray(array, dtype=graph_input.dtype)
             for graph_input, array in zip(self.inputs, arrays, strict=True)
         }
         outputs: list[np.ndarray] = self._session.run(None, feeds)
+        return outputs
+
+    def _run_bound(self, arrays: Sequence[Any]) -> list[np.ndarray]:
+        binding = self._session.io_binding()
+        for index, (graph_input, array) in enumerate(zip(self.inputs, arrays, strict=True)):
+            value = array if isinstance(array, ort.OrtValue) else self.upload(index, array)
+            if isinstance(value, ort.OrtValue):
+                binding.bind_ortvalue_input(graph_input.name, value)
+            else:
+                binding.bind_cpu_input(graph_input.name, value)
+        for name in self.output_names:
+            binding.bind_output(name, self.device_type, self.device_id)
+        self._session.run_with_iobinding(binding)
+        outputs: list[np.ndarray] = binding.copy_outputs_to_cpu()
         return outputs
 
 

@@ -21,6 +21,10 @@ h = heads, r = reference frames, p = phoneme tokens, k = head dim.
 
 Each request owns `np.random.default_rng(seed)` and draws (n_i, c) noise, so its audio does not depend on which
 batch it lands in. Padded frames get zero noise and are masked out of attention.
+
+What stays the same for every step of a batch (the cross K/V, the masks, the rope table) is placed with the
+denoiser once per batch (`OnnxGraph.upload`: on a GPU, one host -> device copy under I/O binding) and bound by
+reference at each step; only x_t and t travel per step (the update runs in numpy on the host).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +52,27 @@ class Conditioning:
     k_text: np.ndarray  # (L b h p k) float32
     v_text: np.ndarray  # (L b h p k) float32
     phonemes_mask: np.ndarray  # (b p) bool
+
+
+@dataclass
+class _StepInputs:
+    """The denoiser inputs every step of a batch shares, as `OnnxGraph.upload` placed them (positions 1, 3-9)."""
+
+    mask: Any  # (b n) bool
+    k_ref: Any
+    v_ref: Any
+    ref_mask: Any
+    k_text: Any
+    v_text: Any
+    phonemes_mask: Any
+    rope: Any
+
+
+@dataclass
+class _BatchInputs:
+    cond: _StepInputs | None = None  # unguided, or guided with a graph of batch 1 fixed
+    uncond: _StepInputs | None = None  # guidance, graph with batch 1 fixed: a second call without the text
+    both: _StepInputs | None = None  # guidance, batched: cond and uncond as one batch of 2b rows
 
 
 class Sampler:
@@ -78,22 +104,22 @@ class Sampler:
         mask = np.arange(max_frames)[None, :] < np.asarray(num_frames)[:, None]  # (b n)
         rope = rope_angles(max_frames, self.rope_dim, self.rope_theta)  # (1 n rope_dim)
         generators = [np.random.default_rng(seed) for seed in seeds]
+        inputs = self._upload(cond, mask, rope)
         if self.schedule.sampler == "ddim":
-            return self._sample_ddim(cond, mask, rope, generators, timesteps, step_ms)
+            return self._sample_ddim(inputs, mask, generators, timesteps, step_ms)
         x_pred = np.zeros((batch, max_frames, self.latent_dim), dtype=np.float32)  # (b n c)
         for t in timesteps:
             eps = self._noise(generators, mask)  # (b n c)
             x_t = add_noise(x_pred, eps, float(t), self.schedule).astype(np.float32)  # (b n c)
-            v = self._velocity(x_t, mask, float(t), cond, rope, step_ms)  # (b n c)
+            v = self._velocity(x_t, float(t), inputs, step_ms)  # (b n c)
             # Padded frames carry whatever the graph wrote there; zero them so they stay inert.
             x_pred = np.where(mask[..., None], x0_from_v(x_t, v, float(t), self.schedule), 0.0).astype(np.float32)
         return x_pred
 
     def _sample_ddim(
         self,
-        cond: Conditioning,
+        inputs: _BatchInputs,
         mask: np.ndarray,
-        rope: np.ndarray,
         generators: Sequence[np.random.Generator],
         timesteps: Sequence[float],
         step_ms: list[float] | None,
@@ -106,7 +132,7 @@ class Sampler:
             np.float32
         )  # (b n c)
         for t, t_next in zip(timesteps[:-1], timesteps[1:], strict=True):
-            v = self._velocity(x, mask, float(t), cond, rope, step_ms)  # (b n c)
+            v = self._velocity(x, float(t), inputs, step_ms)  # (b n c)
             if t_next <= 0.0:
                 stepped = x0_from_v(x, v, float(t), self.schedule)
             else:
@@ -121,49 +147,68 @@ class Sampler:
             eps[i, :frames] = generator.standard_normal((int(frames), self.latent_dim), dtype=np.float32)
         return eps
 
-    def _velocity(
-        self,
-        x_t: np.ndarray,
-        mask: np.ndarray,
-        t: float,
-        cond: Conditioning,
-        rope: np.ndarray,
-        step_ms: list[float] | None,
-    ) -> np.ndarray:
+    def _upload(self, cond: Conditioning, mask: np.ndarray, rope: np.ndarray) -> _BatchInputs:
+        """The inputs every step shares, placed with the denoiser once for the whole batch."""
+        up = self.denoiser.upload
+        guided = self.schedule.guidance_scale != 1.0
+        if guided and self.denoiser.accepts_batch:  # one call per step: cond and uncond rows as one batch
+            both = _stack(cond, replace(cond, phonemes_mask=np.zeros_like(cond.phonemes_mask)))
+            mask = np.concatenate((mask, mask))
+            return _BatchInputs(both=self._upload_step_inputs(both, mask, rope))
+        conditional = self._upload_step_inputs(cond, mask, rope)
+        if not guided:
+            return _BatchInputs(cond=conditional)
+        # A graph with batch 1 fixed: two calls per step that differ only in the phoneme mask.
+        no_text = up(8, np.zeros_like(cond.phonemes_mask))
+        return _BatchInputs(cond=conditional, uncond=replace(conditional, phonemes_mask=no_text))
+
+    def _upload_step_inputs(self, cond: Conditioning, mask: np.ndarray, rope: np.ndarray) -> _StepInputs:
+        up = self.denoiser.upload
+        return _StepInputs(
+            mask=up(1, mask),
+            k_ref=up(3, cond.k_ref),
+            v_ref=up(4, cond.v_ref),
+            ref_mask=up(5, cond.ref_mask),
+            k_text=up(6, cond.k_text),
+            v_text=up(7, cond.v_text),
+            phonemes_mask=up(8, cond.phonemes_mask),
+            rope=up(9, rope),
+        )
+
+    def _velocity(self, x_t: np.ndarray, t: float, inputs: _BatchInputs, step_ms: list[float] | None) -> np.ndarray:
         """v (b n c) at t, guided when the schedule asks for it; appends the step's wall time to step_ms."""
         batch = x_t.shape[0]
         started = time.perf_counter()
         scale = self.schedule.guidance_scale
-        if scale == 1.0:
-            v = self._run(x_t, mask, t, cond, rope)
-        else:
-            unconditional = replace(cond, phonemes_mask=np.zeros_like(cond.phonemes_mask))
-            if self.denoiser.accepts_batch:
-                both = self._run(
-                    np.concatenate((x_t, x_t)), np.concatenate((mask, mask)), t, _stack(cond, unconditional), rope
-                )
-                v_cond, v_uncond = both[:batch], both[batch:]  # (b n c) each
-            else:
-                v_cond = self._run(x_t, mask, t, cond, rope)
-                v_uncond = self._run(x_t, mask, t, unconditional, rope)
+        if inputs.both is not None:
+            both = self._run(np.concatenate((x_t, x_t)), t, inputs.both)
+            v_cond, v_uncond = both[:batch], both[batch:]  # (b n c) each
             v = v_uncond + scale * (v_cond - v_uncond)
+        elif inputs.cond is None:
+            raise ValueError("the sampler's batch inputs hold neither a conditional nor a stacked batch")
+        elif inputs.uncond is not None:
+            v_cond = self._run(x_t, t, inputs.cond)
+            v_uncond = self._run(x_t, t, inputs.uncond)
+            v = v_uncond + scale * (v_cond - v_uncond)
+        else:
+            v = self._run(x_t, t, inputs.cond)
         if step_ms is not None:
             step_ms.append((time.perf_counter() - started) * 1000.0)
         return np.asarray(v, dtype=np.float32)
 
-    def _run(self, x_t: np.ndarray, mask: np.ndarray, t: float, cond: Conditioning, rope: np.ndarray) -> np.ndarray:
+    def _run(self, x_t: np.ndarray, t: float, inputs: _StepInputs) -> np.ndarray:
         t_batch = np.full((x_t.shape[0],), t, dtype=np.float32)  # (b,) raw t, the graph clips (spec §1.5)
         return self.denoiser.run(
             x_t,
-            mask,
+            inputs.mask,
             t_batch,
-            cond.k_ref,
-            cond.v_ref,
-            cond.ref_mask,
-            cond.k_text,
-            cond.v_text,
-            cond.phonemes_mask,
-            rope,
+            inputs.k_ref,
+            inputs.v_ref,
+            inputs.ref_mask,
+            inputs.k_text,
+            inputs.v_text,
+            inputs.phonemes_mask,
+            inputs.rope,
         )[0]  # (b n c)
 
 

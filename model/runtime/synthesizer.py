@@ -119,13 +119,15 @@ class Synthesizer:
         reference_threads: int = 0,
         workers: int = 1,
         cache_mb: int = 256,
+        io_binding: bool | None = None,
     ) -> Synthesizer:
         """Opens the four graphs of a model folder (dmd/ and codec/ as in the published repo).
 
         Graphs with a sidecar (our exports) say their config and whether they are trained; the published graphs
         have none and are the `full` preset with the VibeVoice codec, trained. Threads: 0 chooses them
         (`cpu_threads`: the cores split between `workers` workers sharing this synthesizer; one or two for the
-        codec encoder, which encodes references next to them).
+        codec encoder, which encodes references next to them). `io_binding`: None binds inputs on the device
+        when a GPU provider runs the graphs (see OnnxGraph.upload); True also on the CPU (tests count uploads).
         """
         model_dir = Path(model_dir)
         require_model_dir(model_dir)  # names every missing or truncated file
@@ -136,7 +138,11 @@ class Synthesizer:
 
         def open_graph(name: str, batch_axes: Sequence[int | None] | None = None) -> OnnxGraph:
             return OnnxGraph(
-                model_dir / name, providers=providers, intra_op_threads=threads[name], batch_axes=batch_axes
+                model_dir / name,
+                providers=providers,
+                intra_op_threads=threads[name],
+                batch_axes=batch_axes,
+                io_binding=io_binding,
             )
 
         return cls(

@@ -5,7 +5,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.runtime.graph import CPU_PROVIDER, OnnxFileError, OnnxGraph, choose_providers, inspect_onnx_file
+from model.runtime.graph import (
+    CPU_PROVIDER,
+    CUDA_PROVIDER,
+    OnnxFileError,
+    OnnxGraph,
+    choose_providers,
+    cpu_threads,
+    cuda_provider_options,
+    inspect_onnx_file,
+    session_options,
+    tensorrt_profiles,
+    tensorrt_provider_options,
+)
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402 - after the importorskip
@@ -99,11 +111,69 @@ def test_providers_default_to_cpu_without_cuda() -> None:
     import onnxruntime as ort
 
     chosen = choose_providers()
+    names = [spec if isinstance(spec, str) else spec[0] for spec in chosen]
     assert chosen[-1] == CPU_PROVIDER
-    assert ("CUDAExecutionProvider" in chosen) == ("CUDAExecutionProvider" in ort.get_available_providers())
+    assert ("CUDAExecutionProvider" in names) == ("CUDAExecutionProvider" in ort.get_available_providers())
     assert choose_providers(["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
 
 
 def test_a_missing_graph_is_a_file_not_found_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="not found"):
         OnnxGraph(tmp_path / "missing.onnx")
+
+
+def test_cuda_provider_options_are_chosen_not_defaulted() -> None:
+    options = cuda_provider_options(1)
+    assert options == {
+        "device_id": "1",
+        "cudnn_conv_algo_search": "HEURISTIC",  # not EXHAUSTIVE at every new shape
+        "arena_extend_strategy": "kSameAsRequested",  # not power-of-two growth
+        "do_copy_in_default_stream": "1",
+        "enable_cuda_graph": "0",  # shapes change every batch: nothing to replay
+    }
+    # A caller's CUDA entry keeps its own options over ours; a bare name gets ours; others pass through.
+    [(name, merged), cpu] = choose_providers([(CUDA_PROVIDER, {"device_id": "3"}), CPU_PROVIDER])
+    assert (name, cpu) == (CUDA_PROVIDER, CPU_PROVIDER)
+    assert merged["device_id"] == "3" and merged["cudnn_conv_algo_search"] == "HEURISTIC"
+    assert choose_providers([CUDA_PROVIDER]) == [(CUDA_PROVIDER, cuda_provider_options(0))]
+
+
+def test_tensorrt_options_keep_engines_in_the_data_dir_and_profiles_cover_the_axes(tmp_path: Path) -> None:
+    options = tensorrt_provider_options(0, tmp_path / "trt")
+    assert options["trt_fp16_enable"] == "True"
+    assert options["trt_engine_cache_path"] == options["trt_timing_cache_path"] == str(tmp_path / "trt")
+    profiles = tensorrt_profiles(
+        [("x_t", ["batch", "frames", 64]), ("rope", [1, "frames", 64])],
+        {"batch": (1, 8, 32), "frames": (1, 75, 450)},
+    )
+    assert profiles == {
+        "trt_profile_min_shapes": "x_t:1x1x64,rope:1x1x64",
+        "trt_profile_opt_shapes": "x_t:8x75x64,rope:1x75x64",
+        "trt_profile_max_shapes": "x_t:32x450x64,rope:1x450x64",
+    }
+    assert tensorrt_provider_options(0, None, profiles)["trt_profile_max_shapes"].startswith("x_t:32x450")
+    with pytest.raises(ValueError, match="no profile"):
+        tensorrt_profiles([("x", ["b"])], {})
+
+
+def test_sessions_do_not_spin_and_threads_split_between_workers() -> None:
+    options = session_options(3)
+    assert options.intra_op_num_threads == 3
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"
+    assert cpu_threads(1, cpus=2) == (2, 1)
+    assert cpu_threads(2, cpus=16) == (8, 2)
+    assert cpu_threads(4, cpus=2) == (1, 1)
+
+
+def test_io_binding_on_the_cpu_gives_the_same_outputs_and_counts_uploads(tmp_path: Path) -> None:
+    path = _affine_graph(tmp_path / "affine.onnx")
+    plain, bound = OnnxGraph(path), OnnxGraph(path, io_binding=True)
+    assert not plain.io_binding and bound.io_binding and bound.device_type == "cpu"
+    x = np.random.default_rng(1).standard_normal((3, 5, 64))
+    k = np.array([1, 2, 3])
+    x_on_device = bound.upload(0, x)  # once, then bound by reference in every call
+    for _ in range(4):
+        np.testing.assert_array_equal(bound.run(x_on_device, k)[0], plain.run(x, k)[0])
+    assert bound.uploads == {"x": 1, "k": 4}  # k was an array: uploaded for each call
+    assert plain.upload(0, x).dtype == np.float32 and not plain.uploads

@@ -25,6 +25,9 @@ class TrueVelocity:
         self.x0, self.schedule, self.accepts_batch = x0, schedule, accepts_batch
         self.calls: list[int] = []  # batch size of every call
 
+    def upload(self, index: int, array: np.ndarray) -> np.ndarray:
+        return array  # OnnxGraph.upload without I/O binding: the array itself
+
     def run(self, x_t: np.ndarray, mask: np.ndarray, t: np.ndarray, *rest: Any) -> list[np.ndarray]:
         phonemes_mask = rest[5]
         self.calls.append(x_t.shape[0])

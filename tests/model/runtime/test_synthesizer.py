@@ -320,3 +320,27 @@ def test_student_timesteps_must_fall_strictly(tiny_model_dir: Path, tmp_path: Pa
     folder = _with_schedule(tiny_model_dir, tmp_path, student_timesteps=timesteps)
     with pytest.raises(ValueError, match="student_timesteps"):
         Synthesizer.load(folder)
+
+
+@pytest.mark.parametrize("guidance", [1.0, 2.0], ids=["student", "guided-ddim"])
+def test_under_io_binding_the_conditions_are_uploaded_once_per_batch(
+    tiny_model_dir: Path, tmp_path: Path, guidance: float
+) -> None:
+    folder = tiny_model_dir
+    if guidance != 1.0:  # guidance doubles the batch (cond + uncond rows): still one upload of the stacked K/V
+        folder = _with_schedule(tiny_model_dir, tmp_path, sampler="ddim", num_steps=4, guidance_scale=guidance)
+    plain = Synthesizer.load(folder)
+    bound = Synthesizer.load(folder, io_binding=True)  # the GPU path's binding, on the CPU provider
+    requests = _requests(plain)[:3]
+    expected = plain.synthesize_batch(requests)
+    denoiser = bound.graphs["dmd/denoiser.onnx"]
+    denoiser.uploads.clear()
+    got = bound.synthesize_batch(requests)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a.audio, b.audio)
+    names = [graph_input.name for graph_input in denoiser.inputs]  # bound by position; our exports name them
+    assert {name: denoiser.uploads[name] for name in names} == {
+        **dict.fromkeys(names, 1),  # the K/V, masks and rope: once for the whole batch ...
+        names[0]: 4,  # ... x_t and t once per step (4 steps)
+        names[2]: 4,
+    }
