@@ -25,7 +25,8 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 help:
 	@echo "make run     install what is missing, then start smalltts"
 	@echo "make test    install what is missing, then run every test"
-	@echo "make bench   runtime benchmark (table + JSON in bench/)"
+	@echo "make bench   CPU benchmarks: runtime fp32 vs int8, service batched vs unbatched (bench/*.json, *.png)"
+	@echo "make gpu-check  on an NVIDIA GPU machine: CUDA tests + GPU benchmarks, no install (bench/gpu/)"
 	@echo "make train-demo  retrain the bundled demo model (model/demo/) from scratch on the CPU; resumable"
 	@echo "make k8s-demo    the paid demo on a local kind/k3d cluster (README \"Kubernetes\")"
 
@@ -137,9 +138,19 @@ lint: install
 typecheck: install
 	@$(PY) -m mypy --no-error-summary model/config.py model/schedule.py model/text model/runtime service smalltts
 
+# CPU benchmarks on mixed lengths and a new voice per request: fp32 beside int8 (runtime), batched beside
+# unbatched (HTTP service); each writes a table, JSON and a PNG chart into bench/.
 bench: install
-	@$(PY) -m smalltts bench --out bench/runtime.json
-	@$(PY) -m smalltts bench-server --out bench/server.json
+	@$(PY) -m smalltts bench --precision fp32,int8 --out bench/runtime.json
+	@$(PY) -m smalltts bench-server --preset full --concurrency 1,8 --out bench/server.json
+
+# On a machine with an NVIDIA GPU: the tests marked cuda and the GPU benchmarks (model/gpu_check.py), with only
+# what is installed there (python3 with torch and numpy; no venv, no install, no espeak-ng), within 8 minutes.
+# Writes bench/gpu/gpu_check.json and .png. GPU_PYTHON picks another interpreter.
+GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
+.PHONY: gpu-check
+gpu-check:
+	@PYTHONPATH=. timeout 480 $(GPU_PYTHON) -m model.gpu_check --budget-s 400 --out-dir bench/gpu
 
 # The prepared GPU training check (training/gpu_train_check.py): steps/s, frames/s and peak memory of the small and
 # full teachers (bf16, eager and --compile) and one DMD2 step, on synthetic latents, with only torch + accelerate
