@@ -165,6 +165,8 @@ def run_check(
             t0 = time.perf_counter()
             train_teacher(cfg, data, run_dir, cpu=cpu)
             results.append({**entry, **measured(run_dir), "wall_s": round(time.perf_counter() - t0, 1)})
+            if last_teacher is not None:  # a full teacher's checkpoint is GBs: keep only the one distillation reads
+                shutil.rmtree(last_teacher, ignore_errors=True)
             last_teacher = run_dir
             _print(results[-1])
     if distill and last_teacher is not None:

@@ -49,7 +49,16 @@ import torch
 from torch import nn
 
 from model.config import preset_config
-from training.config import OptimizerConfig, Precision, RunConfig, config_to_dict
+from training.config import (
+    AsrConfig,
+    DistillConfig,
+    OptimizerConfig,
+    Precision,
+    RunConfig,
+    SvConfig,
+    TeacherConfig,
+    config_to_dict,
+)
 from training.errors import TrainingBaseError
 from training.loader import Batch, BatchStream, ClipDataset, prefetch_steps
 from training.metrics import MetricsLogger
@@ -610,7 +619,9 @@ def accumulate_and_step(
     return scalars
 
 
-def create_stream(dataset: ClipDataset, cfg: Any, accelerator: Any) -> BatchStream:
+def create_stream(
+    dataset: ClipDataset, cfg: TeacherConfig | AsrConfig | SvConfig | DistillConfig, accelerator: Any
+) -> BatchStream:
     """This rank's stream of update batches (k = run.grad_accum_steps micro-batches each)."""
     return BatchStream(
         dataset, cfg.loader, rank=accelerator.process_index, world_size=accelerator.num_processes,
@@ -620,7 +631,7 @@ def create_stream(dataset: ClipDataset, cfg: Any, accelerator: Any) -> BatchStre
 
 def start_supervised_run(
     name: str,
-    cfg: Any,
+    cfg: AsrConfig | SvConfig,
     dataset: ClipDataset,
     build_model: Callable[[], nn.Module],
     write_weights: Callable[[Path, Any], None],  # (checkpoint dir, the unwrapped model)
