@@ -95,3 +95,38 @@ def test_fp16_loss_scaling_skips_an_overflowing_step_and_halves_the_scale() -> N
     restored = MixedPrecision("fp16", torch.device("cpu"))
     restored.load_state_dict(precision.state_dict())
     assert restored.loss_scale() == precision.loss_scale()
+
+
+class ReadCountingTensor(torch.Tensor):
+    """A tensor that counts the reads back to Python (what would wait for a GPU): item, tolist, float."""
+
+    reads = 0
+
+    def item(self) -> Any:  # type: ignore[override]
+        ReadCountingTensor.reads += 1
+        return super().item()
+
+    def tolist(self) -> Any:  # type: ignore[override]
+        ReadCountingTensor.reads += 1
+        return super().tolist()
+
+    def __float__(self) -> float:
+        ReadCountingTensor.reads += 1
+        return super().__float__()
+
+
+def test_step_scalars_are_read_back_only_at_log_steps(tmp_path: Path) -> None:
+    loop, model, optimizer = make_loop(tmp_path, RunConfig(steps=8, log_every=4, checkpoint_every=0))
+    reads_per_step = []
+
+    def step_fn(step: int, _: None) -> dict[str, Any]:
+        reads_per_step.append(ReadCountingTensor.reads)
+        scalars = toy_step(model, optimizer, step)
+        scalars["loss"] = scalars["loss"].as_subclass(ReadCountingTensor)
+        return scalars
+
+    ReadCountingTensor.reads = 0
+    loop.run(step_fn)
+    # One read per log window (steps 4 and 8), none in between.
+    assert reads_per_step == [0, 0, 0, 0, 1, 1, 1, 1] and ReadCountingTensor.reads == 2
+    assert read_metrics(tmp_path / "metrics.jsonl")[0]["loss"] > 0
