@@ -137,6 +137,7 @@ def run_check(
     data = write_synthetic_dataset(work_dir / "data", 64 if quick else 2048, max_s=8.0 if quick else 20.0)
     results: list[dict[str, Any]] = []
     last_teacher: Path | None = None
+    last_preset = ""
 
     def reset_accelerate() -> None:
         from accelerate.state import AcceleratorState
@@ -163,14 +164,19 @@ def run_check(
             run_dir = work_dir / f"teacher_{preset}_{'compiled' if compiled else 'eager'}"
             reset_accelerate()
             t0 = time.perf_counter()
-            train_teacher(cfg, data, run_dir, cpu=cpu)
+            try:
+                train_teacher(cfg, data, run_dir, cpu=cpu)
+            except Exception as exc:  # a failed configuration (out of memory, compile) is a result: record, go on
+                results.append({**entry, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+                _print(results[-1])
+                continue
             results.append({**entry, **measured(run_dir), "wall_s": round(time.perf_counter() - t0, 1)})
             if last_teacher is not None:  # a full teacher's checkpoint is GBs: keep only the one distillation reads
                 shutil.rmtree(last_teacher, ignore_errors=True)
-            last_teacher = run_dir
+            last_teacher, last_preset = run_dir, preset
             _print(results[-1])
     if distill and last_teacher is not None:
-        entry = {"trainer": "distill", "preset": results[-1]["preset"], "compile": False}
+        entry = {"trainer": "distill", "preset": last_preset, "compile": False}
         if time.perf_counter() - started > budget_s:
             results.append({**entry, "skipped": "time budget"})
         else:
@@ -182,9 +188,13 @@ def run_check(
             reset_accelerate()
             t0 = time.perf_counter()
             teacher_weights = sorted((last_teacher / "checkpoints").glob(f"step_*/{TEACHER_EMA_WEIGHTS}"))[-1]
-            train_distill(cfg, data, run_dir, teacher=teacher_weights, cpu=cpu)
-            results.append({**entry, "precision": resolve_precision(cfg.run.precision, cpu=cpu), **measured(run_dir),
-                            "wall_s": round(time.perf_counter() - t0, 1)})  # fmt: skip
+            entry["precision"] = resolve_precision(cfg.run.precision, cpu=cpu)
+            try:
+                train_distill(cfg, data, run_dir, teacher=teacher_weights, cpu=cpu)
+            except Exception as exc:  # as above: recorded, and the report is still written
+                results.append({**entry, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+            else:
+                results.append({**entry, **measured(run_dir), "wall_s": round(time.perf_counter() - t0, 1)})
             _print(results[-1])
     report = {
         "check": "gpu-train-check",
