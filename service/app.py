@@ -173,6 +173,12 @@ async def _serving(app: FastAPI) -> AsyncIterator[None]:
 def load_synthesizers(settings: Settings) -> list[Synthesizer]:
     """Resolves the model folder and opens it once per device (blocking; the lifespan runs it in a thread)."""
     model_dir = resolve_model_dir(settings.model_dir)
-    synthesizers = [Synthesizer.load(model_dir, providers) for providers in device_providers(settings)]
+    # The workers of a device share its synthesizer and split the cores (CPU); TensorRT keeps its engines and
+    # timing cache in the data dir, so a restart does not rebuild them.
+    trt_cache = settings.data_dir / "tensorrt"
+    synthesizers = [
+        Synthesizer.load(model_dir, providers, workers=settings.workers, tensorrt_cache_dir=trt_cache)
+        for providers in device_providers(settings)
+    ]
     logger.info("loaded model", extra={"model_dir": str(model_dir), "model_id": synthesizers[0].model_id})
     return synthesizers

@@ -183,6 +183,8 @@ def choose_providers(
         return [CPU_PROVIDER]
     chosen: list[ProviderSpec] = []
     if TENSORRT_PROVIDER in available and _tensorrt_loads():
+        if tensorrt_cache_dir is not None:
+            tensorrt_cache_dir.mkdir(parents=True, exist_ok=True)
         chosen.append((TENSORRT_PROVIDER, tensorrt_provider_options(device_id, tensorrt_cache_dir)))
     return [*chosen, (CUDA_PROVIDER, cuda_provider_options(device_id)), CPU_PROVIDER]
 
@@ -218,6 +220,7 @@ class OnnxGraph:
         intra_op_threads: int = 0,
         batch_axes: Sequence[int | None] | None = None,
         io_binding: bool | None = None,
+        tensorrt_cache_dir: Path | None = None,
     ) -> None:
         global _cuda_works
         self.path = Path(path)
@@ -225,7 +228,7 @@ class OnnxGraph:
             raise FileNotFoundError(f"ONNX graph not found: {self.path}")
         self.sidecar: dict[str, Any] | None = read_sidecar(self.path)
         options = session_options(intra_op_threads)
-        wanted = choose_providers(providers)
+        wanted = choose_providers(providers, tensorrt_cache_dir=tensorrt_cache_dir)
         names = [_provider_name(spec) for spec in wanted]
         with _cuda_lock:
             self._session = ort.InferenceSession(str(self.path), sess_options=options, providers=wanted)

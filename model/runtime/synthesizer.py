@@ -120,6 +120,7 @@ class Synthesizer:
         workers: int = 1,
         cache_mb: int = 256,
         io_binding: bool | None = None,
+        tensorrt_cache_dir: Path | None = None,
     ) -> Synthesizer:
         """Opens the four graphs of a model folder (dmd/ and codec/ as in the published repo).
 
@@ -128,6 +129,7 @@ class Synthesizer:
         (`cpu_threads`: the cores split between `workers` workers sharing this synthesizer; one or two for the
         codec encoder, which encodes references next to them). `io_binding`: None binds inputs on the device
         when a GPU provider runs the graphs (see OnnxGraph.upload); True also on the CPU (tests count uploads).
+        `tensorrt_cache_dir`: where TensorRT keeps its engines and timing cache (the service's data dir).
         """
         model_dir = Path(model_dir)
         require_model_dir(model_dir)  # names every missing or truncated file
@@ -143,6 +145,7 @@ class Synthesizer:
                 intra_op_threads=threads[name],
                 batch_axes=batch_axes,
                 io_binding=io_binding,
+                tensorrt_cache_dir=tensorrt_cache_dir,
             )
 
         return cls(
