@@ -155,7 +155,8 @@ def _payer(args: argparse.Namespace, url: str) -> tuple[str, tuple[str, str] | N
         return key or facts.payer_key, (facts.network, facts.token_address)
     served = _get_json(url, "/v1/devchain", {})
     if served is not None:
-        return key or str(served["payer_key"]), (str(served["network"]), str(served["token_address"]))
+        facts = DevChainFacts(**served)  # the same type as a run's devchain.json
+        return key or facts.payer_key, (facts.network, facts.token_address)
     if not key:
         raise CliError(
             f"no payer key: set ${PAYER_KEY_ENV} ({url} is not a `smalltts run` on its own dev chain, "
