@@ -201,6 +201,25 @@ def _with_cuda_defaults(spec: ProviderSpec) -> ProviderSpec:
     return (name, cuda_provider_options(device_id) | dict(options))
 
 
+def _with_profiles(
+    spec: ProviderSpec, path: Path, axes: Sequence[Sequence[str | None]], sizes: dict[str, tuple[int, int, int]]
+) -> ProviderSpec:
+    """The TensorRT entry with min/opt/max shape profiles: input i's axis j plays the role axes[i][j] ("batch",
+    "frames", ...; None = fixed), whose sizes come from `sizes`."""
+    if isinstance(spec, str) or spec[0] != TENSORRT_PROVIDER:
+        return spec
+    inputs = read_graph_inputs(path)
+    named = [
+        (name, [role if role is not None else dim for dim, role in zip(shape, roles, strict=False)])
+        for (name, shape), roles in zip(inputs, axes, strict=True)
+    ]
+    try:
+        return (spec[0], spec[1] | tensorrt_profiles(named, sizes))
+    except ValueError as exc:  # an axis we did not expect to be dynamic: TensorRT profiles it from the shapes seen
+        logger.warning("%s: no TensorRT shape profiles (%s)", path, exc)
+        return spec
+
+
 def _provider_name(spec: ProviderSpec) -> str:
     return spec if isinstance(spec, str) else spec[0]
 
@@ -221,6 +240,8 @@ class OnnxGraph:
         batch_axes: Sequence[int | None] | None = None,
         io_binding: bool | None = None,
         tensorrt_cache_dir: Path | None = None,
+        tensorrt_axes: Sequence[Sequence[str | None]] | None = None,
+        tensorrt_sizes: dict[str, tuple[int, int, int]] | None = None,
     ) -> None:
         global _cuda_works
         self.path = Path(path)
@@ -229,6 +250,8 @@ class OnnxGraph:
         self.sidecar: dict[str, Any] | None = read_sidecar(self.path)
         options = session_options(intra_op_threads)
         wanted = choose_providers(providers, tensorrt_cache_dir=tensorrt_cache_dir)
+        if tensorrt_axes is not None and tensorrt_sizes is not None:
+            wanted = [_with_profiles(spec, self.path, tensorrt_axes, tensorrt_sizes) for spec in wanted]
         names = [_provider_name(spec) for spec in wanted]
         with _cuda_lock:
             self._session = ort.InferenceSession(str(self.path), sess_options=options, providers=wanted)
@@ -343,8 +366,11 @@ class OnnxGraph:
 
 _MODEL_GRAPH = 7
 _GRAPH_INITIALIZER = 5
+_GRAPH_INPUT = 11
 _TENSOR_DIMS = 1
 _TENSOR_EXTERNAL_DATA = 13
+# ValueInfoProto.name = 1, .type = 2; TypeProto.tensor_type = 1; TypeProto.Tensor.shape = 2;
+# TensorShapeProto.dim = 1; Dimension.dim_value = 1, .dim_param = 2.
 
 
 def _read_varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
@@ -446,3 +472,49 @@ def inspect_onnx_file(path: str | Path) -> OnnxFileInfo:
             finally:
                 buf.release()
     return OnnxFileInfo(num_parameters=num_parameters, external_data=external)
+
+
+def read_graph_inputs(path: str | Path) -> list[tuple[str, list[int | str | None]]]:
+    """(name, shape) of each graph input, read from the file without a session (fixed sizes as ints, named
+    dynamic axes as strings, unnamed ones as None): what TensorRT shape profiles are written against."""
+    inputs: list[tuple[str, list[int | str | None]]] = []
+    with Path(path).open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        buf = memoryview(mapped)
+        try:
+            for number, wire_type, a, b in _iter_fields(buf, 0, len(buf)):
+                if number != _MODEL_GRAPH or wire_type != 2:
+                    continue
+                for g_number, g_wire, c, d in _iter_fields(buf, a, b):
+                    if g_number != _GRAPH_INPUT or g_wire != 2:
+                        continue
+                    name, shape = "", []
+                    for v_number, _, e, f in _iter_fields(buf, c, d):
+                        if v_number == 1:
+                            name = bytes(buf[e:f]).decode()
+                        elif v_number == 2:
+                            shape = _shape_of_type(buf, e, f)
+                    inputs.append((name, shape))
+        finally:
+            buf.release()
+    return inputs
+
+
+def _shape_of_type(buf: memoryview, start: int, end: int) -> list[int | str | None]:
+    shape: list[int | str | None] = []
+    for t_number, t_wire, a, b in _iter_fields(buf, start, end):
+        if t_number != 1 or t_wire != 2:  # tensor_type
+            continue
+        for s_number, s_wire, c, d in _iter_fields(buf, a, b):
+            if s_number != 2 or s_wire != 2:  # shape
+                continue
+            for dim_number, dim_wire, e, f in _iter_fields(buf, c, d):
+                if dim_number != 1 or dim_wire != 2:  # dim
+                    continue
+                dim: int | str | None = None
+                for x_number, x_wire, g, h in _iter_fields(buf, e, f):
+                    if x_number == 1 and x_wire == 0:
+                        dim = g
+                    elif x_number == 2 and x_wire == 2:
+                        dim = bytes(buf[g:h]).decode()
+                shape.append(dim)
+    return shape

@@ -65,6 +65,25 @@ logger = logging.getLogger(__name__)
 # Batch axis of every input (spec §1.4, §1.5): the cross K/V are (L b h r k); the rope table has no batch.
 _CONDITION_BATCH_AXES: tuple[int | None, ...] = (0, 0, 0, 0)
 _DENOISER_BATCH_AXES: tuple[int | None, ...] = (0, 0, 0, 1, 1, 0, 1, 1, 0, None)
+# What each axis of each input is (spec §1.4-§1.6; None = fixed): TensorRT's shape profiles are built from it.
+_KV_REF, _KV_TEXT = (None, "batch", None, "ref", None), (None, "batch", None, "tokens", None)
+GRAPH_AXES: dict[str, tuple[tuple[str | None, ...], ...]] = {
+    CONDITION_ENCODER: (("batch", "ref", None), ("batch",), ("batch", "tokens"), ("batch", "tokens")),
+    DENOISER: (
+        ("batch", "frames", None),
+        ("batch", "frames"),
+        ("batch",),
+        _KV_REF,
+        _KV_REF,
+        ("batch", "ref"),
+        _KV_TEXT,
+        _KV_TEXT,
+        ("batch", "tokens"),
+        (None, "frames", None),
+    ),
+    CODEC_ENCODER: (("batch", None, "samples"),),
+    CODEC_DECODER: (("batch", "frames", None),),
+}
 
 
 class Synthesizer:
@@ -135,6 +154,7 @@ class Synthesizer:
         require_model_dir(model_dir)  # names every missing or truncated file
         facts = read_model_facts(model_dir)
         auto_worker, auto_reference = cpu_threads(workers)
+        sizes = tensorrt_sizes(facts.config, limits or RuntimeLimits())
         threads = dict.fromkeys((CONDITION_ENCODER, DENOISER, CODEC_DECODER), intra_op_threads or auto_worker)
         threads[CODEC_ENCODER] = reference_threads or auto_reference
 
@@ -146,6 +166,8 @@ class Synthesizer:
                 batch_axes=batch_axes,
                 io_binding=io_binding,
                 tensorrt_cache_dir=tensorrt_cache_dir,
+                tensorrt_axes=GRAPH_AXES[name],
+                tensorrt_sizes=sizes,
             )
 
         return cls(
@@ -342,3 +364,21 @@ class Synthesizer:
         for i, item in enumerate(prepared):
             groups.setdefault(item.timesteps, []).append(i)
         return list(groups.values())
+
+
+def tensorrt_sizes(config: ModelConfig, limits: RuntimeLimits) -> dict[str, tuple[int, int, int]]:
+    """(min, opt, max) of every named axis: opt is a batch of 8 three-second requests; max is what the limits
+    allow (batch 64 covers 32 requests doubled by guidance)."""
+    rate = config.codec.frame_rate_hz
+    frames = frames_for_duration(limits.max_duration_s, rate)
+    ref = min(frames_for_duration(limits.max_reference_s, rate), config.style.max_positions)
+    tokens = min(limits.max_tokens, config.text.max_positions)
+    opt_frames = frames_for_duration(3.0, rate)
+    hop = config.codec.hop_samples
+    return {
+        "batch": (1, 8, 64),
+        "frames": (1, min(opt_frames, frames), frames),
+        "ref": (1, min(opt_frames, ref), ref),
+        "tokens": (1, min(48, tokens), tokens),
+        "samples": (hop, min(opt_frames, ref) * hop, ref * hop),
+    }

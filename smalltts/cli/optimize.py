@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -48,10 +49,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.sentences < 1:
         raise CliError("--sentences must be >= 1")
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # onnxruntime's quantizer logs advice on the root logger for every graph
     try:
         out = optimize_model_dir(args.model_dir, args.out, args.precision, overwrite=args.overwrite)
     except (OptimizeError, AssetError) as exc:
         raise CliError(str(exc)) from None
+    finally:
+        root.setLevel(level)
     report = parity_report(args.model_dir, out)
     note = None
     if args.eval:

@@ -177,3 +177,25 @@ def test_io_binding_on_the_cpu_gives_the_same_outputs_and_counts_uploads(tmp_pat
         np.testing.assert_array_equal(bound.run(x_on_device, k)[0], plain.run(x, k)[0])
     assert bound.uploads == {"x": 1, "k": 4}  # k was an array: uploaded for each call
     assert plain.upload(0, x).dtype == np.float32 and not plain.uploads
+
+
+def test_graph_inputs_are_read_from_the_file_and_every_dynamic_axis_of_ours_has_a_profile(
+    tiny_model_dir: Path,
+) -> None:
+    from model.config import preset_config
+    from model.runtime.graph import read_graph_inputs
+    from model.runtime.limits import RuntimeLimits
+    from model.runtime.synthesizer import GRAPH_AXES, tensorrt_sizes
+
+    sizes = tensorrt_sizes(preset_config("tiny"), RuntimeLimits())
+    for name, axes in GRAPH_AXES.items():
+        inputs = read_graph_inputs(tiny_model_dir / name)
+        graph = OnnxGraph(tiny_model_dir / name)
+        assert [input_name for input_name, _ in inputs] == [i.name for i in graph.inputs]
+        named = [
+            (input_name, [role if role is not None else dim for dim, role in zip(shape, roles, strict=False)])
+            for (input_name, shape), roles in zip(inputs, axes, strict=True)
+        ]
+        profiles = tensorrt_profiles(named, sizes)  # raises if an axis of ours is dynamic and unnamed
+        assert profiles["trt_profile_max_shapes"].count(":") == len(inputs)
+    assert sizes["batch"] == (1, 8, 64) and sizes["frames"][2] == 450  # 60 s at 7.5 frames/s
