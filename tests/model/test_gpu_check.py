@@ -32,6 +32,9 @@ def test_cpu_smoke_run_writes_json_and_png(tmp_path: Path) -> None:
     assert 0.75 * 2 <= cells[("torch", 2)]["audio_s"] <= 2 * 8 / 7.5  # two items of 75-100 % of 1 s
     assert report["checks"]["10s_batch1_ms"]["passed"] is None  # not measured, and said so
     assert report["checks"]["onnx_1s_batch2_over_torch"]["value"] > 0
+    # Under I/O binding the cross K/V go to the device once per batch, not once per step (counted by the runtime).
+    assert cells[("onnx", 2)]["kv_uploads_per_batch"] == 1
+    assert report["checks"]["onnx_kv_uploads_per_batch"]["passed"] is True
     assert report["chart"] is None and (out / "gpu_check.png").read_bytes().startswith(b"\x89PNG")
 
 
