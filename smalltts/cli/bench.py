@@ -458,7 +458,7 @@ def format_row(cell: dict[str, Any], baseline: dict[str, Any]) -> str:
 def chart_title(report: dict[str, Any]) -> str:
     machine = report["machine"]
     return (
-        f"smalltts bench: {', '.join(m['label'] for m in report['models'])} on {machine['cpu']} "
+        f"smalltts bench: {', '.join(m['label'] for m in report['models'])}\n{machine['cpu']} "
         f"({machine['usable_cores']} cores, load {machine['load_average_1m']}), onnxruntime {machine['onnxruntime']}"
     )
 

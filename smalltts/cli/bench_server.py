@@ -516,7 +516,7 @@ def write_chart(report: dict[str, Any], path: Path) -> str | None:
     machine = report["machine"]
     return write_bar_chart(
         path,
-        f"smalltts bench-server: {report['model']['id']} on {machine['cpu']} ({machine['usable_cores']} cores, "
+        f"smalltts bench-server: {report['model']['id']}\n{machine['cpu']} ({machine['usable_cores']} cores, "
         f"load {machine['load_average_1m']}), onnxruntime {machine['onnxruntime']}",
         [
             ChartPanel("throughput (median over rounds)", "audio s per s", list(throughput.values())),
