@@ -11,12 +11,15 @@ bucket and batch size, every model first runs one untimed batch at the bucket's 
 shape bucket), then `--repeats` timed batches; the models take turns on the same requests, in alternating
 order, so a drift in the machine's load hits them alike. Reported per cell: the median and p90/p99 of the
 end-to-end time (conditions, every denoiser step and decode: one `synthesize_batch`), the reference encode
-before it, and the median of each stage. ONNX Runtime returns its outputs in host memory, so each stage's
-time includes the device's work (the synchronisation a GPU timing needs).
+before it, and the median of each stage. An ONNX Runtime call returns only once its execution provider has
+finished (ORT synchronises the provider at the end of each run), so each stage's time includes the device's
+work: the synchronisation a GPU timing needs.
 
-`--precision fp32,int8` compares the model with its int8 copy (made once, next to it); `--models A B` compares
-any folders. The first model is the baseline of the speedups. Results: a table on stdout, JSON at --out and a
-PNG chart beside it (matplotlib; skipped with a note when it is missing).
+`--precision fp32,int8` compares the model with its int8 copy (made once, next to it, by `smalltts optimize`'s
+function); on a GPU with onnxruntime-gpu, `--precision fp32,fp16,trt` compares fp32 and fp16 on CUDA with the
+fp32 folder on TensorRT. `--models A B` compares any folders. The first model is the baseline of the speedups.
+Results: a table on stdout, JSON at --out and a PNG chart beside it (matplotlib; skipped with a note when it is
+missing).
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 
 from model.runtime.assets import AssetError, ensure_random_model, require_model_dir
+from model.runtime.graph import CPU_PROVIDER, CUDA_PROVIDER, TENSORRT_PROVIDER
 from model.runtime.synthesizer import StageTimings, SynthesisRequest, SynthesisResult, Synthesizer
 from smalltts.cli.bench_report import (
     BarGroup,
@@ -50,7 +55,9 @@ from smalltts.cli.main import CliError
 TOKENS_PER_S = 14  # espeak-ng phoneme tokens per second of speech (incl. spaces and stress marks), roughly
 REFERENCE_RANGE_S = (3.0, 8.0)  # each request's own voice: a reference clip this long
 DEFAULT_LENGTHS = "1.5-2.5,4-6,8-12"
-PRECISIONS = ("fp32", "int8", "fp16")
+# trt: the fp32 folder on ONNX Runtime's TensorRT provider (which builds fp16 engines); the others run on CUDA
+# where this onnxruntime has it (TensorRT left out, so the comparison is fair), else on the CPU.
+PRECISIONS = ("fp32", "int8", "fp16", "trt")
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class Variant:
     label: str
     model_dir: Path
     made_by: str | None = None  # how a precision copy was made
+    providers: list[str] | None = None  # None: the runtime's own choice
 
 
 @dataclass(frozen=True)
@@ -138,7 +146,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     models.add_argument("--model", type=Path, default=None, metavar="DIR", help="default: random full preset")
     models.add_argument("--models", type=Path, nargs="+", default=None, metavar="DIR", help="compare folders")
     parser.add_argument(
-        "--precision", default="fp32", help="with --model: fp32,int8 compares it with its int8 copy (fp16 for GPUs)"
+        "--precision",
+        default="fp32",
+        help="with --model: fp32,int8 (CPU) or fp32,fp16,trt (GPU) compares it with its copies, side by side",
     )
     parser.add_argument("--lengths", default=DEFAULT_LENGTHS, help=f"duration buckets in s (default {DEFAULT_LENGTHS})")
     parser.add_argument("--batches", default="1,8", help="batch sizes (default 1,8)")
@@ -308,12 +318,18 @@ def resolve_variants(args: argparse.Namespace) -> list[Variant]:
     precisions = [part.strip() for part in str(args.precision).split(",") if part.strip()]
     if not precisions or any(p not in PRECISIONS for p in precisions) or len(set(precisions)) < len(precisions):
         raise CliError(f"--precision: a list of {', '.join(PRECISIONS)}, got {args.precision!r}")
+    available = ort.get_available_providers()
+    if "trt" in precisions and TENSORRT_PROVIDER not in available:
+        raise CliError(
+            "--precision trt needs onnxruntime-gpu with TensorRT (this onnxruntime has no TensorRT provider)"
+        )
+    on_cuda = [CUDA_PROVIDER, CPU_PROVIDER] if CUDA_PROVIDER in available else None
     variants = []
     for precision in precisions:
-        if precision == "fp32":
-            variants.append(Variant(precision, base))
+        if precision in ("fp32", "trt"):
+            variants.append(Variant(precision, base, providers=None if precision == "trt" else on_cuda))
         else:
-            variants.append(Variant(precision, *precision_copy(base, precision)))
+            variants.append(Variant(precision, *precision_copy(base, precision), providers=on_cuda))
     return variants
 
 
@@ -324,7 +340,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--repeats must be at least 1")
     variants = resolve_variants(args)
     # No caches: every request is a new voice anyway, and a cache must not help a warm-up request either.
-    synthesizers = [Synthesizer.load(v.model_dir, intra_op_threads=args.threads, cache_mb=0) for v in variants]
+    synthesizers = [
+        Synthesizer.load(v.model_dir, v.providers, intra_op_threads=args.threads, cache_mb=0) for v in variants
+    ]
     machine = describe_machine(args.threads)
     baseline = synthesizers[0]
     steps: int = args.steps if args.steps is not None else baseline.default_steps
@@ -340,7 +358,7 @@ def run(args: argparse.Namespace) -> int:
         out.write(
             f"model {variant.label}: {variant.model_dir} (preset {summary['preset']}, "
             f"{summary['num_parameters']:,} parameters, {'trained' if summary['trained'] else 'random weights'}"
-            f"{made_by})\n"
+            f"{made_by}; {', '.join(synthesizer.providers)})\n"
         )
     out.write(
         f"requests: durations drawn per bucket, {TOKENS_PER_S} tokens/s +-20 %, a new {REFERENCE_RANGE_S[0]:g}-"

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from smalltts.cli.bench import LengthBucket, draw_requests, largest_requests, parse_lengths, speedups
@@ -66,6 +67,9 @@ def test_bench_rejects_bad_arguments(tiny_model_dir: Path, capsys: pytest.Captur
     assert "positive" in capsys.readouterr().err
     assert main(["bench", "--model", str(tiny_model_dir), "--precision", "fp32,int4"]) == 2
     assert "--precision" in capsys.readouterr().err
+    if "TensorrtExecutionProvider" not in ort.get_available_providers():
+        assert main(["bench", "--model", str(tiny_model_dir), "--precision", "fp32,trt"]) == 2
+        assert "TensorRT" in capsys.readouterr().err
 
 
 def test_length_buckets() -> None:
