@@ -11,9 +11,10 @@ ONNX path when its GPU build is installed): no install, no espeak-ng, no `pip in
    the cost), bf16 weights under bf16 autocast, SDPA attention, the condition encoder and the student's 4 steps
    (`model.schedule`'s v-prediction algebra, as `model.runtime.sampler` runs it), at 2/5/10 s and batch 1/8/32.
    Within a batch the lengths are drawn (75-100 % of the bucket, text to match, a 3-8 s reference each) and
-   padded to the bucket. Each shape is warmed up, captured as one CUDA graph (eager when capture fails, or with
-   `--mode compile`, torch.compile with an eager fallback) and replayed; `torch.cuda.synchronize()` brackets
-   every timing. The stages (conditions, each step) are also timed one by one in eager mode.
+   padded to the bucket. Each shape is warmed up, captured as one CUDA graph (left uncaptured when capture
+   fails; `--mode compile` first compiles with torch.compile, falling back to eager) and replayed;
+   `torch.cuda.synchronize()` brackets every timing. The stages (conditions, each step) are also timed one by
+   one in eager mode.
 3. The ONNX path (`model.runtime`), where onnxruntime has the CUDA provider: the same cells, exported once.
 
 Everything goes to --out-dir as gpu_check.json and gpu_check.png; the acceptance figures of issue 16 are judged
@@ -43,7 +44,7 @@ import torch
 from torch import Tensor
 
 from model.export import build_random_model
-from model.nn.dit import DiTModel
+from model.nn.dit import Conditions, DiTModel
 from model.schedule import add_noise, timesteps, x0_from_v
 
 TOKENS_PER_S = 14  # espeak-ng phoneme tokens per second of speech, roughly (as `smalltts bench`)
@@ -207,10 +208,25 @@ def draw_inputs(
     )
 
 
-def sample(model: DiTModel, inputs: Inputs, ts: Sequence[float], stage: Callable[[str], None] | None = None) -> Tensor:
+@dataclass(frozen=True)
+class Network:
+    """The two calls the sampler makes: the model's own methods, or their torch.compile'd versions."""
+
+    encode_conditions: Callable[..., Conditions]
+    denoise_step: Callable[..., Any]
+
+
+def sample(
+    model: DiTModel,
+    inputs: Inputs,
+    ts: Sequence[float],
+    stage: Callable[[str], None] | None = None,
+    network: Network | None = None,
+) -> Tensor:
     """Conditions, then the student's loop (x_pred = 0; re-noise; v; x0 from v) as `model.runtime.sampler`."""
     schedule = model.cfg.schedule
-    cond = model.encode_conditions(inputs.ref_latents, inputs.ref_lengths, inputs.phonemes, inputs.phonemes_mask)
+    net = network if network is not None else Network(model.encode_conditions, model.denoise_step)
+    cond = net.encode_conditions(inputs.ref_latents, inputs.ref_lengths, inputs.phonemes, inputs.phonemes_mask)
     if stage is not None:
         stage("conditions")
     x_pred = torch.zeros_like(inputs.eps[0])  # (b n c)
@@ -218,7 +234,7 @@ def sample(model: DiTModel, inputs: Inputs, ts: Sequence[float], stage: Callable
     for i, t in enumerate(ts):
         x_t = add_noise(x_pred, inputs.eps[i], float(t), schedule)  # (b n c)
         t_batch = torch.full((x_t.shape[0],), float(t), device=x_t.device)
-        v = model.denoise_step(x_t, inputs.mask, t_batch, cond, inputs.rope)
+        v = net.denoise_step(x_t, inputs.mask, t_batch, cond, inputs.rope)
         assert isinstance(v, Tensor)
         x_pred = torch.where(keep, x0_from_v(x_t, v, float(t), schedule), torch.zeros_like(x_t))
         if stage is not None:
@@ -246,10 +262,15 @@ class TorchReference:
             mode = "eager"
         self.mode = mode
         self.notes: list[str] = []
-        self._sample: Callable[[Inputs], Tensor] = self._eager
+        self._compiled: Network | None = None
         if mode == "compile":
+            # The network's two calls, not the loop: the schedule's float algebra stays in Python. Default
+            # inductor mode: max-autotune would spend the time budget tuning nine shapes.
             try:
-                self._sample = torch.compile(self._eager, dynamic=False, mode="max-autotune-no-cudagraphs")
+                self._compiled = Network(
+                    torch.compile(self.model.encode_conditions, dynamic=False),
+                    torch.compile(self.model.denoise_step, dynamic=False),
+                )
             except Exception as exc:  # torch.compile raises many kinds; eager still measures the hardware
                 self.notes.append(f"torch.compile failed ({type(exc).__name__}: {exc}); eager instead")
                 self.mode = "eager"
@@ -264,30 +285,37 @@ class TorchReference:
         with self._autocast():
             return sample(self.model, inputs, self.ts)
 
+    def _sample_compiled(self, inputs: Inputs) -> Tensor:
+        with self._autocast():
+            return sample(self.model, inputs, self.ts, network=self._compiled)
+
     @torch.inference_mode()
     def prepare(self, inputs: Inputs) -> tuple[Callable[[], Tensor], str]:
-        """A call that runs the cell once, warmed up (and captured when the mode says so), and what it is."""
-        fallback = self.mode
+        """A call that runs the cell, warmed up, and what it is: compiled and/or captured as the mode asks.
+
+        `compile` compiles (with an eager fallback) and then captures the compiled call as a CUDA graph too;
+        `graphs` captures the eager call. A capture that fails leaves the call uncaptured.
+        """
+        runner, name = self._eager, "eager"
         if self.mode == "compile":
             try:
-                for _ in range(2):
-                    self._sample(inputs)
+                for _ in range(2):  # compilation happens here, on the first call at this shape
+                    self._sample_compiled(inputs)
                 _sync(self.device)
-                return (lambda: self._sample(inputs)), "compile"
-            except Exception as exc:  # compile errors surface on first call; measure eager instead
+                runner, name = self._sample_compiled, "compile"
+            except Exception as exc:  # torch.compile fails in many kinds; eager still measures the hardware
                 self.notes.append(f"compiled call failed ({type(exc).__name__}); eager for this cell")
-                fallback = "eager"
-        if self.mode == "graphs":
+        if self.mode in ("graphs", "compile") and self.device.type == "cuda":
             try:
                 stream = torch.cuda.Stream(self.device)
                 stream.wait_stream(torch.cuda.current_stream(self.device))
                 with torch.cuda.stream(stream):  # warm-up on a side stream, as CUDA graph capture wants
                     for _ in range(3):
-                        self._eager(inputs)
+                        runner(inputs)
                 torch.cuda.current_stream(self.device).wait_stream(stream)
                 graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(graph):
-                    output = self._eager(inputs)
+                    output = runner(inputs)
 
                 def replay() -> Tensor:
                     graph.replay()
@@ -295,15 +323,14 @@ class TorchReference:
 
                 replay()
                 _sync(self.device)
-                return replay, "graphs"
-            except RuntimeError as exc:  # capture refused (torch.cuda.CudaError is one): eager still measures
-                self.notes.append(f"CUDA graph capture failed ({exc}); eager for this cell")
+                return replay, "graphs" if name == "eager" else f"{name}+graphs"
+            except RuntimeError as exc:  # capture refused (torch.cuda.CudaError is one): measure uncaptured
+                self.notes.append(f"CUDA graph capture failed ({exc}); {name} without a graph for this cell")
                 _sync(self.device)
-                fallback = "eager"
         for _ in range(2):
-            self._eager(inputs)
+            runner(inputs)
         _sync(self.device)
-        return (lambda: self._eager(inputs)), fallback
+        return (lambda: runner(inputs)), name
 
     @torch.inference_mode()
     def stage_times(self, inputs: Inputs, repeats: int) -> dict[str, float]:
