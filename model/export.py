@@ -389,10 +389,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def _graph_parameter_counts(model: DiTModel) -> dict[str, int]:
     cross = (".to_k_ref.", ".to_v_ref.", ".to_k_text.", ".to_v_text.", ".k_norm_cross.")
     encoder = 0
@@ -404,3 +400,7 @@ def _graph_parameter_counts(model: DiTModel) -> dict[str, int]:
         ):
             encoder += param.numel()
     return {"condition_encoder": encoder, "denoiser": total - encoder}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
