@@ -12,7 +12,8 @@ import pytest
 from model.runtime.assets import REQUIRED_FILES
 from model.runtime.graph import OnnxGraph
 from model.runtime.optimize import OptimizeError, optimize_model_dir, parity_report, snr_db
-from model.runtime.synthesizer import SynthesisRequest, Synthesizer, frames_for_duration
+from model.runtime.synthesizer import Synthesizer
+from tests.model.runtime.test_synthesizer import assert_batch_matches_one_by_one, varied_requests
 
 pytest.importorskip("onnx")
 
@@ -21,23 +22,6 @@ pytest.importorskip("onnx")
 def optimized(request: pytest.FixtureRequest, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp(f"tiny_{request.param}") / "model"
     return optimize_model_dir(tiny_model_dir, out, request.param)
-
-
-def _requests(synth: Synthesizer) -> list[SynthesisRequest]:
-    rng = np.random.default_rng(0)
-    shapes = [(5, 0.6, 0.4), (31, 4.1, 3.0), (12, 1.0, 1.7), (18, 2.3, 2.2)]  # (tokens, reference s, duration s)
-    requests = []
-    for i, (tokens, ref_s, duration_s) in enumerate(shapes):
-        voice = (0.2 * np.random.default_rng(10 + i).standard_normal(int(ref_s * 24_000))).astype(np.float32)
-        requests.append(
-            SynthesisRequest(
-                token_ids=tuple(int(t) for t in rng.integers(1, 198, tokens)),
-                ref_latents=synth.encode_reference(voice),
-                duration_s=duration_s,
-                seed=100 + i,
-            )
-        )
-    return requests
 
 
 def test_the_io_contract_is_the_sources(optimized: Path, tiny_model_dir: Path) -> None:
@@ -61,16 +45,7 @@ def test_a_batch_gives_the_same_audio_as_one_by_one_in_each_precision(optimized:
     # fp32 and int8 (fixed activation scales): the bound of the fp32 test. fp16: the same bound in its own units, two
     # rounding steps of a half-precision sample near full scale (2 x 2^-11); a batch sums in another order.
     tolerance = 1e-3 if synth.precision == "fp16" else 1e-4
-    requests = _requests(synth)
-    synth.clear_caches()
-    batched = synth.synthesize_batch(requests)
-    synth.clear_caches()
-    single = [synth.synthesize_batch([request])[0] for request in requests]
-    for request, a, b in zip(requests, batched, single, strict=True):
-        frames = frames_for_duration(request.duration_s, 7.5)
-        assert a.audio.shape == b.audio.shape == (frames * 3200,)
-        assert float(np.abs(a.audio).max()) > 0.01
-        assert float(np.abs(a.audio - b.audio).max()) <= tolerance
+    assert_batch_matches_one_by_one(synth, varied_requests(synth), tolerance)
 
 
 def test_the_parity_report_measures_every_converted_graph(optimized: Path, tiny_model_dir: Path) -> None:

@@ -31,7 +31,7 @@ def _voice(seed: int, seconds: float) -> np.ndarray:
     return (0.2 * rng.standard_normal(int(seconds * 24_000))).astype(np.float32)
 
 
-def _requests(synth: Synthesizer) -> list[SynthesisRequest]:
+def varied_requests(synth: Synthesizer) -> list[SynthesisRequest]:
     """Four requests that differ in text length, reference length and duration."""
     rng = np.random.default_rng(0)
     shapes = [(5, 0.6, 0.4), (31, 4.1, 3.0), (12, 1.0, 1.7), (18, 2.3, 2.2)]  # (tokens, reference s, duration s)
@@ -46,9 +46,10 @@ def _requests(synth: Synthesizer) -> list[SynthesisRequest]:
     ]
 
 
-def test_a_batch_gives_the_same_audio_as_one_by_one(synth: Synthesizer) -> None:
-    assert synth.accepts_batch
-    requests = _requests(synth)
+def assert_batch_matches_one_by_one(synth: Synthesizer, requests: list[SynthesisRequest], tolerance: float) -> None:
+    """The batch's audio equals each request synthesized alone (cold caches both ways), within `tolerance`.
+
+    Shared with the optimized folders' test (test_optimize.py), each precision held to its own bound."""
     synth.clear_caches()
     batched = synth.synthesize_batch(requests)
     synth.clear_caches()
@@ -58,11 +59,16 @@ def test_a_batch_gives_the_same_audio_as_one_by_one(synth: Synthesizer) -> None:
         assert a.num_frames == b.num_frames == frames
         assert a.audio.shape == b.audio.shape == (frames * HOP,)
         assert float(np.abs(a.audio).max()) > 0.01  # not trivially silent
-        assert float(np.abs(a.audio - b.audio).max()) <= 1e-4
+        assert float(np.abs(a.audio - b.audio).max()) <= tolerance
+
+
+def test_a_batch_gives_the_same_audio_as_one_by_one(synth: Synthesizer) -> None:
+    assert synth.accepts_batch
+    assert_batch_matches_one_by_one(synth, varied_requests(synth), tolerance=1e-4)
 
 
 def test_order_in_the_batch_does_not_matter(synth: Synthesizer) -> None:
-    requests = _requests(synth)
+    requests = varied_requests(synth)
     forward = synth.synthesize_batch(requests)
     backward = synth.synthesize_batch(requests[::-1])[::-1]
     for a, b in zip(forward, backward, strict=True):
@@ -70,7 +76,7 @@ def test_order_in_the_batch_does_not_matter(synth: Synthesizer) -> None:
 
 
 def test_same_seed_same_audio_and_another_seed_other_audio(synth: Synthesizer) -> None:
-    request = _requests(synth)[1]
+    request = varied_requests(synth)[1]
     first = synth.synthesize_batch([request])[0].audio
     again = synth.synthesize_batch([request])[0].audio
     other = synth.synthesize_batch([replace(request, seed=request.seed + 1)])[0].audio
@@ -81,7 +87,7 @@ def test_same_seed_same_audio_and_another_seed_other_audio(synth: Synthesizer) -
 def test_a_cached_voice_gives_the_same_audio(tiny_model_dir: Path) -> None:
     uncached = Synthesizer.load(tiny_model_dir, cache_mb=0)
     cached = Synthesizer.load(tiny_model_dir)
-    requests = _requests(cached)
+    requests = varied_requests(cached)
     expected = uncached.synthesize_batch(requests)
     cached.synthesize_batch(requests)  # fills the reference K/V cache
     # Now every voice is a cache hit: the condition encoder runs with a 1-frame dummy reference.
@@ -99,7 +105,7 @@ def test_reference_encoding_pads_to_whole_frames_and_is_cached(synth: Synthesize
 
 
 def test_timestep_tables_steps_and_timings(synth: Synthesizer) -> None:
-    request = _requests(synth)[2]
+    request = varied_requests(synth)[2]
     timings = StageTimings()
     trained = synth.synthesize_batch([request], timings)[0].audio
     assert len(timings.denoise_step_ms) == 4 and timings.condition_ms > 0 and timings.decode_ms > 0
@@ -111,7 +117,7 @@ def test_timestep_tables_steps_and_timings(synth: Synthesizer) -> None:
 
 
 def test_mixed_timestep_tables_in_one_batch_match_one_by_one(synth: Synthesizer) -> None:
-    requests = _requests(synth)
+    requests = varied_requests(synth)
     requests[1] = replace(requests[1], timestep_table="original")
     requests[2] = replace(requests[2], num_steps=2)
     batched = synth.synthesize_batch(requests)
@@ -121,7 +127,7 @@ def test_mixed_timestep_tables_in_one_batch_match_one_by_one(synth: Synthesizer)
 
 
 def test_a_bad_request_fails_the_batch_before_any_work(synth: Synthesizer) -> None:
-    requests = _requests(synth)
+    requests = varied_requests(synth)
     requests[3] = replace(requests[3], duration_s=-2.0)
     timings = StageTimings()
     with pytest.raises(InputError, match="duration"):
@@ -203,7 +209,7 @@ def test_graphs_with_a_fixed_batch_of_one_run_item_by_item(
 ) -> None:
     fixed = Synthesizer.load(_fix_batch_to_one(tiny_model_dir, tmp_path / "batch1"))
     assert not fixed.accepts_batch and not fixed.summary()["decoder_accepts_batch"]
-    requests = _requests(synth)
+    requests = varied_requests(synth)
     requests[2] = replace(requests[2], duration_s=requests[0].duration_s)  # two items share a decoder group
     for a, b in zip(fixed.synthesize_batch(requests), synth.synthesize_batch(requests), strict=True):
         assert float(np.abs(a.audio - b.audio).max()) <= 1e-4
@@ -240,7 +246,7 @@ def test_a_ddim_model_is_sampled_with_its_own_steps_and_guidance(tiny_model_dir:
     synth = Synthesizer.load(folder)
     assert (synth.sampler, synth.default_steps) == ("ddim", 5)
     assert synth.summary()["sampler"] == "ddim" and synth.summary()["guidance_scale"] == 2.0
-    requests = _requests(synth)[:3]  # num_steps unset: the model's 5
+    requests = varied_requests(synth)[:3]  # num_steps unset: the model's 5
     timings = StageTimings()
     batched = synth.synthesize_batch(requests, timings)
     assert len(timings.denoise_step_ms) == 5
@@ -274,7 +280,7 @@ def test_a_request_without_steps_makes_the_models_own_number_of_ddim_calls(
         return run(*inputs)
 
     monkeypatch.setattr(denoiser, "run", counted)
-    request = _requests(synth)[0]
+    request = varied_requests(synth)[0]
     assert request.num_steps is None
     synth.synthesize_batch([request])
     # DDIM from t = 1 down to 1/12, the same table ("trained") a student request would name notwithstanding.
@@ -307,7 +313,7 @@ def test_a_student_is_sampled_at_the_timesteps_its_sidecar_records(
         return run(*inputs)
 
     monkeypatch.setattr(denoiser, "run", counted)
-    request = _requests(synth)[0]
+    request = varied_requests(synth)[0]
     synth.synthesize_batch([request])
     np.testing.assert_allclose(times, [1.0, 0.8, 0.55, 0.3], atol=1e-6)
     times.clear()
@@ -331,7 +337,7 @@ def test_under_io_binding_the_conditions_are_uploaded_once_per_batch(
         folder = _with_schedule(tiny_model_dir, tmp_path, sampler="ddim", num_steps=4, guidance_scale=guidance)
     plain = Synthesizer.load(folder)
     bound = Synthesizer.load(folder, io_binding=True)  # the GPU path's binding, on the CPU provider
-    requests = _requests(plain)[:3]
+    requests = varied_requests(plain)[:3]
     expected = plain.synthesize_batch(requests)
     denoiser = bound.graphs["dmd/denoiser.onnx"]
     denoiser.uploads.clear()

@@ -18,12 +18,11 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
-def voice(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2 s stereo 44.1 kHz MP3, to exercise decoding and resampling on the way in."""
+def voice(voice_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared 2 s stereo 44.1 kHz voice as an MP3, to exercise decoding and resampling on the way in."""
     path = tmp_path_factory.mktemp("voice") / "voice.mp3"
-    t = np.arange(2 * 44_100) / 44_100
-    tone = 0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2
-    sf.write(path, np.stack([tone, 0.5 * tone], axis=1), 44_100)
+    samples, rate_hz = sf.read(voice_file)
+    sf.write(path, samples, rate_hz)
     return path
 
 
