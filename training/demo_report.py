@@ -138,7 +138,7 @@ def report(
 
 
 def _cpu_name() -> str:
-    from training.loop import cpu_facts
+    from training.precision import cpu_facts
 
     return str(cpu_facts()["cpu"])
 

@@ -60,21 +60,19 @@ from training.loader import Batch, ClipDataset, frame_mask
 from training.loop import (
     FRAMES,
     Ema,
-    MixedPrecision,
     TrainingError,
     TrainLoop,
     TrainResult,
     build_optimizer,
-    create_accelerator,
     create_stream,
     maybe_compile,
     prepare_run_dir,
     randn,
-    resolve_precision,
     step_generator,
     step_inputs,
 )
 from training.nn.conformer import Conformer
+from training.precision import MixedPrecision, create_accelerator, resolve_precision
 from training.sv import SvModel, cosine_loss, load_sv
 from training.teacher import TEACHER_EMA_WEIGHTS, masked_mse
 

@@ -128,7 +128,7 @@ def run_check(
 
     from training.config import distill_config_for, teacher_config_for
     from training.distill import train_distill
-    from training.loop import resolve_precision
+    from training.precision import resolve_precision
     from training.teacher import TEACHER_EMA_WEIGHTS, train_teacher
 
     started = time.perf_counter()

@@ -1,4 +1,5 @@
-"""The training-loop pieces every trainer shares: accelerate setup, EMA, LR schedule, per-step RNG, checkpoints.
+"""The training-loop pieces every trainer shares: EMA, LR schedule, per-step RNG, checkpoints (precision:
+training.precision).
 
 One run folder per training run:
 
@@ -30,14 +31,12 @@ import contextlib
 import copy
 import json
 import math
-import platform
 import random
 import resource
 import shutil
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +52,6 @@ from training.config import (
     AsrConfig,
     DistillConfig,
     OptimizerConfig,
-    Precision,
     RunConfig,
     SvConfig,
     TeacherConfig,
@@ -62,6 +60,7 @@ from training.config import (
 from training.errors import TrainingBaseError
 from training.loader import Batch, BatchStream, ClipDataset, prefetch_steps
 from training.metrics import MetricsLogger
+from training.precision import MixedPrecision, create_accelerator, resolve_precision
 
 STATE_FILE = "state.pt"
 CONFIG_FILE = "config.json"
@@ -71,112 +70,6 @@ OPTIONAL_STATES = frozenset({"loss_scale"})  # fp16's loss scale; checkpoints wr
 
 class TrainingError(TrainingBaseError, RuntimeError):
     """A run cannot start or resume (wrong folder, mismatched checkpoint)."""
-
-
-def cpu_facts() -> dict[str, Any]:
-    """This CPU's model name and whether it has bf16 matrix units (AMX tiles, AVX-512 bf16), from /proc/cpuinfo."""
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    return {"cpu": model, "amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags}
-
-
-def resolve_precision(value: Precision, *, cpu: bool) -> str:
-    """auto = bf16 on a GPU that supports it (fp16 with loss scaling on one that does not), and bf16 on a CPU with
-    bf16 matrix units (measured on one with AMX: a demo teacher step 1.5x faster, `python -m
-    training.precision_bench`); fp32 elsewhere, where bf16 is emulated and slower."""
-    if value == "auto":
-        on_gpu = not cpu and torch.cuda.is_available()
-        if on_gpu:
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        facts = cpu_facts()
-        return "bf16" if facts["amx_bf16"] or facts["avx512_bf16"] else "fp32"
-    return value
-
-
-def create_accelerator(*, cpu: bool = False) -> Any:
-    """An Accelerator (imported lazily: accelerate is a train-only dependency). cpu=True forces the CPU.
-
-    accelerate places modules and wraps them in DDP; autocast and loss scaling are `MixedPrecision`'s, the same
-    on every device (accelerate's fp16 is a silent no-op on a CPU)."""
-    from accelerate import Accelerator
-
-    return Accelerator(cpu=cpu, mixed_precision="no")
-
-
-class MixedPrecision:
-    """bf16 / fp16 autocast, and for fp16 a dynamic loss scale (torch.amp.GradScaler): a step whose gradients
-    overflow is skipped and the scale halves; it doubles again after 2,000 clean steps."""
-
-    def __init__(self, precision: str, device: torch.device) -> None:
-        if precision not in ("bf16", "fp16", "fp32"):
-            raise ValueError(f"precision must be bf16, fp16 or fp32, got {precision!r}")
-        self.precision = precision
-        self.device_type = device.type
-        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
-
-    def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device_type, dtype=self.dtype)
-
-    def backward(self, loss: torch.Tensor, accelerator: Any) -> None:
-        accelerator.backward(self.scaler.scale(loss) if self.scaler is not None else loss)
-
-    def step(
-        self, optimizer: torch.optim.Optimizer, parameters: Iterable[nn.Parameter], max_norm: float, accelerator: Any
-    ) -> torch.Tensor | None:
-        """Unscales (fp16), clips to max_norm (0 = off), steps; returns the gradient norm before clipping."""
-        return self.step_all([(optimizer, parameters)], max_norm, accelerator)[0]
-
-    def step_all(
-        self,
-        groups: list[tuple[torch.optim.Optimizer, Iterable[nn.Parameter]]],
-        max_norm: float,
-        accelerator: Any,
-    ) -> list[torch.Tensor | None]:
-        """`step` for optimizers fed by one backward pass: all unscaled with the same scale, then one update."""
-        norms = []
-        for optimizer, parameters in groups:
-            if self.scaler is not None:
-                self.scaler.unscale_(optimizer)
-            norms.append(accelerator.clip_grad_norm_(parameters, max_norm) if max_norm > 0 else None)
-        for optimizer, _ in groups:
-            if self.scaler is not None:
-                self.scaler.step(optimizer)
-            else:
-                optimizer.step()
-        if self.scaler is not None:
-            self.scaler.update()
-        return norms
-
-    def step_scheduler(self, scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
-        """The schedule counts updates, skipped ones too: with fp16 the first update is often skipped (the scale
-        starts high), which torch would warn about; knowing which were skipped would cost a device sync."""
-        if self.scaler is None:
-            scheduler.step()
-            return
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
-            scheduler.step()
-
-    def loss_scale(self) -> float | None:
-        return float(self.scaler.get_scale()) if self.scaler is not None else None
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.scaler.state_dict() if self.scaler is not None else {}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if self.scaler is not None and state:
-            self.scaler.load_state_dict(dict(state))
 
 
 def sync_unless(accelerator: Any, model: nn.Module, sync: bool) -> contextlib.AbstractContextManager[Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from training.loop import cpu_facts
+from training.precision import cpu_facts
 
 
 def _median_ms(fn: Callable[[], None], repeats: int) -> float:

@@ -37,21 +37,19 @@ from training.loader import Batch, ClipDataset, frame_mask
 from training.loop import (
     FRAMES,
     Ema,
-    MixedPrecision,
     TrainLoop,
     TrainResult,
     build_optimizer,
-    create_accelerator,
     create_stream,
     maybe_compile,
     prepare_run_dir,
     rand,
     randn,
-    resolve_precision,
     step_generator,
     step_inputs,
     sync_unless,
 )
+from training.precision import MixedPrecision, create_accelerator, resolve_precision
 
 TEACHER_WEIGHTS = "teacher.pt"
 TEACHER_EMA_WEIGHTS = "teacher_ema.pt"

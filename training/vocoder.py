@@ -37,7 +37,8 @@ from torch import Tensor
 from model.config import CodecConfig, ModelConfig, preset_config, write_sidecar
 from model.nn.mel_codec import MelCodec, load_mel_codec, save_mel_codec
 from training.config import VocoderConfig, vocoder_config_for
-from training.loop import TrainLoop, TrainResult, build_optimizer, create_accelerator, prepare_run_dir, step_generator
+from training.loop import TrainLoop, TrainResult, build_optimizer, prepare_run_dir, step_generator
+from training.precision import create_accelerator
 
 CODEC_WEIGHTS = "codec.pt"
 RESOLUTIONS: tuple[tuple[int, int], ...] = ((512, 128), (1024, 256), (2048, 512))  # (n_fft, hop) of the STFT loss
