@@ -12,12 +12,11 @@ Needs the train extra (torch for the ASR); imported inside the handler.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
 
-from smalltts.cli.main import CliError
+from smalltts.cli.main import CliError, import_training
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,14 +43,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise CliError("--limit must be >= 1")
-    try:
-        evaluation = importlib.import_module("training.evaluation")
-        dataset = importlib.import_module("training.dataset")
-        loop = importlib.import_module("training.loop")
-    except ImportError as exc:
-        raise CliError(
-            f"eval needs the train extra ({exc.name or exc} is missing): pip install 'smalltts[train]'"
-        ) from None
+    evaluation, dataset, loop = import_training("evaluation", "dataset", "loop", needs="eval")
     if args.pairs is not None:
         return run_pairs(args, evaluation, loop)
     if args.model is None:

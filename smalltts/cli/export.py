@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from model.config import PRESETS
-from smalltts.cli.main import CliError
+from smalltts.cli.main import CliError, import_training
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,10 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_checkpoint(args: argparse.Namespace) -> int:
-    try:
-        export_onnx = importlib.import_module("training.export_onnx")
-    except ImportError as exc:
-        raise CliError(f"export needs torch ({exc.name or exc} is missing): pip install 'smalltts[train]'") from None
+    [export_onnx] = import_training("export_onnx", needs="export --checkpoint")
     try:
         result = export_onnx.export_checkpoint(
             args.checkpoint, args.out, codec_dir=args.codec_dir, steps=args.steps, guidance_scale=args.guidance

@@ -19,6 +19,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from types import ModuleType
 
 from model.errors import InputError
 from smalltts.errors import SmallTTSError
@@ -49,6 +50,17 @@ COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
 class CliError(SmallTTSError):
     """A user-facing CLI failure: printed as one line, exit status 2."""
+
+
+def import_training(*modules: str, needs: str) -> list[ModuleType]:
+    """`training.<name>` for each name, imported when a command runs (torch and accelerate come with the train
+    extra); a missing package is one CLI line saying what to install."""
+    try:
+        return [importlib.import_module(f"training.{name}") for name in modules]
+    except ImportError as exc:
+        raise CliError(
+            f"{needs} needs the train extra ({exc.name or exc} is missing): pip install 'smalltts[train]'"
+        ) from None
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

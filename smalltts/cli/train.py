@@ -20,7 +20,6 @@ A SIGTERM (preemption) writes a checkpoint and exits 143; rerun with --resume la
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from dataclasses import replace
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from model.config import PRESETS
-from smalltts.cli.main import CliError
+from smalltts.cli.main import CliError, import_training
 
 TRAINERS = ("teacher", "asr", "sv", "distill", "vocoder")
 
@@ -162,14 +161,7 @@ def build_config(args: argparse.Namespace, config_module: Any) -> Any:
 
 
 def run_vocoder(args: argparse.Namespace) -> int:
-    try:
-        vocoder = importlib.import_module("training.vocoder")
-        loop = importlib.import_module("training.loop")
-        dataset = importlib.import_module("training.dataset")
-    except ImportError as exc:
-        raise CliError(
-            f"training needs the train extra ({exc.name or exc} is missing): pip install 'smalltts[train]'"
-        ) from None
+    vocoder, loop, dataset = import_training("vocoder", "loop", "dataset", needs="training")
     try:
         cfg = vocoder.vocoder_config(
             preset=args.preset, steps=args.steps, batch_size=args.batch_size, log_every=args.log_every,
@@ -188,15 +180,7 @@ def run_vocoder(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.trainer == "vocoder":
         return run_vocoder(args)
-    try:
-        config_module = importlib.import_module("training.config")
-        trainer = importlib.import_module(f"training.{args.trainer}")
-        loop = importlib.import_module("training.loop")
-        dataset = importlib.import_module("training.dataset")
-    except ImportError as exc:
-        raise CliError(
-            f"training needs the train extra ({exc.name or exc} is missing): pip install 'smalltts[train]'"
-        ) from None
+    config_module, trainer, loop, dataset = import_training("config", args.trainer, "loop", "dataset", needs="training")
     if args.trainer == "distill":
         # The distillation's sizes and hyper-parameters follow the teacher's preset, never a default.
         try:
