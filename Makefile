@@ -56,6 +56,9 @@ $(STAMP): pyproject.toml
 	@# torch first and pinned: the local CPU wheel; a bare `torch` requirement would pull a CUDA build.
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[$(ORT_EXTRA),train,dev]'
+	@# The train extra brings the CPU onnxruntime; with GPU=1 it gives way to onnxruntime-gpu, and the GPU build is
+	@# reinstalled because removing the other one deletes files of the package directory the two share.
+	$(if $(filter 1,$(GPU)),$(PIP) uninstall -y onnxruntime && $(PIP) install --force-reinstall --no-deps 'onnxruntime-gpu>=1.20')
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

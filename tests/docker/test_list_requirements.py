@@ -63,6 +63,9 @@ def test_the_real_serving_extras_exclude_each_other_and_torch() -> None:
     assert any(r.startswith("onnxruntime-gpu") for r in gpu)
     assert not any(r.startswith("onnxruntime>") or r == "onnxruntime" for r in gpu)
     assert not any(r.startswith("torch") for r in serve + gpu)
+    # The train extra carries what shard building and export run (onnxruntime, onnx) on its own.
+    train = list_requirements(REPO / "pyproject.toml", ["train"])
+    assert {"onnxruntime>=1.20", "onnx>=1.17", "torch>=2.8"} <= set(train)
 
 
 def test_command_line_prints_one_requirement_per_line_and_exits_2_on_a_typo(pyproject: Path) -> None:
