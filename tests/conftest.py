@@ -59,6 +59,26 @@ def ddim_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactor
     return folder
 
 
+def errors_defined_in(package: str) -> set[type[BaseException]]:
+    """Every exception class defined in `package`, found by importing all its modules and walking subclasses.
+
+    The error-root tests (tests/<package>/test_errors.py) check each one derives from the package's root.
+    """
+    import importlib
+    import pkgutil
+
+    root = importlib.import_module(package)
+    for info in pkgutil.walk_packages(root.__path__, prefix=package + "."):
+        importlib.import_module(info.name)
+
+    def subclasses(cls: type[BaseException]) -> Iterator[type[BaseException]]:
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    return {cls for cls in subclasses(BaseException) if cls.__module__.split(".")[0] == package}
+
+
 @pytest.fixture(scope="session")
 def synthesizer(tiny_model_dir: Path) -> Synthesizer:
     """The tiny model loaded once by the torch-free runtime."""
