@@ -5,23 +5,17 @@ confirmed on chain."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 import requests
 from eth_account import Account
 from x402.schemas import PaymentPayload, SettleResponse, VerifyResponse
 
-from service.payment.attempt import PAYMENT_THREADS, run_in_thread, set_payment_threads
 from service.payment.held import outcome_is_unknown
 from service.payment.ledger import Ledger, LedgerError, Reservation
 from service.payment.ratelimit import RateLimiter
-from service.payment.vault import KEEP_AFTER_VALID_BEFORE_S, AudioVault
 from service.payment.verdict import clean_settle
 from tests.service.payment.test_facilitator import (
     PAYER,
@@ -159,43 +153,6 @@ async def test_a_remote_facilitators_settled_verdict_is_confirmed_on_chain(count
     [entry] = counting_ledger.entries()
     assert entry.state == "pending"  # reconciliation decides from the chain; the audio is held, not served
     assert Account.from_key("0x" + "a1" * 32).address.lower() == entry.payer
-
-
-async def test_payment_calls_run_on_their_own_bounded_thread_pool() -> None:
-    running, peak = 0, 0
-    lock = threading.Lock()
-
-    def blocking() -> None:
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-        time.sleep(0.05)
-        with lock:
-            running -= 1
-
-    set_payment_threads(2)
-    try:
-        default_before = anyio.to_thread.current_default_thread_limiter().borrowed_tokens
-        await asyncio.gather(*(run_in_thread(blocking) for _ in range(6)))
-    finally:
-        set_payment_threads(PAYMENT_THREADS)
-    assert peak == 2  # bounded by the payment pool's size
-    assert default_before == anyio.to_thread.current_default_thread_limiter().borrowed_tokens == 0
-
-
-def test_the_audio_vault_is_bounded_and_forgets_after_valid_before() -> None:
-    now = [1000.0]
-    vault = AudioVault(max_entries=2, max_bytes=10, clock=lambda: now[0])
-    answer = (200, [(b"content-type", b"audio/wav")], b"12345")
-    vault.hold("0xA", "0x1", "digest-1", answer, valid_before=1100)
-    vault.hold("0xA", "0x2", "digest-2", answer, valid_before=1100)
-    vault.hold("0xA", "0x3", "digest-3", answer, valid_before=1100)  # over both bounds: the oldest goes
-    assert (vault.has("0xa", "0x1"), vault.has("0xa", "0x2"), vault.has("0xa", "0x3")) == (False, True, True)
-    assert vault.get("0xA", "0x2", "another header") is None  # only the very header that paid
-    assert vault.get("0xA", "0x2", "digest-2") is not None
-    now[0] = 1100 + KEEP_AFTER_VALID_BEFORE_S
-    assert len(vault) == 0
 
 
 class LedgerFailingAtSettlement(CountingLedger):
