@@ -1,11 +1,10 @@
-"""GET /health, /ready, /metrics (parsed with prometheus_client's own parser) and /v1/config."""
+"""GET /health, /ready and /metrics (parsed with prometheus_client's own parser)."""
 
 from __future__ import annotations
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.payment.settings import PaymentSettings
 from tests.service.conftest import ServeFactory
 from tests.service.support import form
 
@@ -62,29 +61,3 @@ async def test_metrics_are_exposed_and_parseable(serve: ServeFactory, reference_
     assert audio[0].value == pytest.approx(15 * 3200 / 24_000)
     model = families["smalltts_model_info"].samples[0]
     assert model.labels["trained"] == "false" and model.value == 1
-
-
-async def test_config_lists_the_public_limits(serve: ServeFactory) -> None:
-    async with serve(max_text_chars=300, max_duration_s=20.0) as served:
-        config = (await served.client.get("/v1/config")).json()
-    assert config["max_text_chars"] == 300
-    assert config["max_duration_s"] == 20.0
-    assert config["max_upload_bytes"] == 2 * 1024 * 1024
-    assert config["sample_rate_hz"] == 24_000
-    assert config["trained"] is False
-    assert config["precision"] == "fp32"
-    assert "laughter" in config["tags"]
-    assert config["formats"] == ["wav", "flac", "ogg"]
-    assert (config["max_steps"], config["default_steps"], config["sampler"]) == (32, 4, "student")
-
-
-async def test_config_says_which_extension_free_wallets_the_page_may_offer(serve: ServeFactory) -> None:
-    async with serve() as served:
-        config = (await served.client.get("/v1/config")).json()
-    assert (config["walletconnect_project_id"], config["contract_wallets_accepted"]) == (None, False)
-
-    project_id = "0123456789abcdef0123456789abcdef"
-    payment = PaymentSettings(mode="off", allow_contract_wallets=True)
-    async with serve(walletconnect_project_id=project_id, payment=payment) as served:
-        config = (await served.client.get("/v1/config")).json()
-    assert (config["walletconnect_project_id"], config["contract_wallets_accepted"]) == (project_id, True)
