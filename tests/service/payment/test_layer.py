@@ -216,23 +216,3 @@ def test_settings_that_cannot_take_payments_refuse_to_build(tmp_path: Path, devc
             create_app(settings)
         assert raised.value.field == f"SMALLTTS_PAYMENT__{field}"
         assert isinstance(raised.value, InputError)  # the CLI prints it as one line
-
-
-async def test_payments_off_serves_free_and_says_so(
-    tmp_path: Path, tiny_model_dir: Path, caplog: pytest.LogCaptureFixture, reference_wav: bytes
-) -> None:
-    from service.payment.settings import PaymentSettings
-
-    settings = Settings(
-        model_dir=tiny_model_dir, data_dir=tmp_path, builtin_voice=False, payment=PaymentSettings(mode="off")
-    )
-    with caplog.at_level("WARNING", logger="smalltts.payment"):
-        app = create_app(settings)
-    assert "PAYMENTS ARE OFF" in caplog.text
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            reply = await client.post("/synthesize", params={"duration": "1"}, **form("Free.", audio=reference_wav))
-            quote = (await client.get("/v1/price", params={"duration": "3"})).json()
-    assert reply.status_code == 200 and reply.headers["content-type"] == "audio/wav"
-    assert quote["payment_mode"] == "off" and quote["amount_atomic"] == "0"
