@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from tests.training.fixtures import resemblyzer_usable
 from training.config import SvConfig, sv_config_for
 from training.dataset import DatasetError
 from training.metrics import read_metrics
@@ -48,22 +47,3 @@ def test_sv_without_stored_embeddings_says_how_to_fix_it(
     build_dataset(read_manifest(corpus_dir / "manifest.jsonl")[:2], data, cfg, progress=False)
     with pytest.raises(DatasetError, match="--speaker-encoder resemblyzer"):
         train_sv(sv_config_for("tiny", steps=1), data, tmp_path / "run", cpu=True)
-
-
-def test_resemblyzer_embeds_real_speech_offline(corpus_dir: Path) -> None:
-    usable, reason = resemblyzer_usable()
-    if not usable:
-        pytest.skip(f"resemblyzer unusable here: {reason}")
-    import soundfile as sf
-
-    from training.speaker_encoder import ResemblyzerEncoder, cosine_similarity
-
-    encoder = ResemblyzerEncoder()
-    wavs = sorted((corpus_dir / "wavs").rglob("*.wav"))
-    by_speaker: dict[str, list[np.ndarray]] = {}
-    for path in wavs:
-        audio, rate = sf.read(path, dtype="float32")
-        by_speaker.setdefault(path.parent.name, []).append(encoder.embed(audio, rate))
-    (a1, a2, *_), (b1, *_) = list(by_speaker.values())[:2]
-    assert a1.shape == (256,)
-    assert cosine_similarity(a1, a2) > cosine_similarity(a1, b1)
