@@ -69,17 +69,6 @@ def test_get_settings_is_cached() -> None:
         get_settings.cache_clear()
 
 
-def test_default_steps_are_the_models_unless_set() -> None:
-    from model.runtime.limits import RuntimeLimits
-    from service.synthesis import ServiceLimits
-
-    assert Settings().default_steps is None
-    assert ServiceLimits.combine(Settings(), RuntimeLimits(), 100, 16).default_steps == 16
-    assert ServiceLimits.combine(Settings(default_steps=6), RuntimeLimits(), 100, 16).default_steps == 6
-    with pytest.raises(ValueError, match="SMALLTTS_MAX_STEPS"):
-        ServiceLimits.combine(Settings(max_steps=8), RuntimeLimits(), 100, 16)
-
-
 def test_runtime_limits_carry_the_service_bounds_to_the_cli_and_api(monkeypatch: pytest.MonkeyPatch) -> None:
     limits = Settings().runtime_limits()
     assert (limits.min_duration_s, limits.max_duration_s, limits.max_steps) == (0.5, 30.0, 32)
