@@ -18,6 +18,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 from x402.schemas import SettleResponse
@@ -106,6 +107,14 @@ async def run_in_thread(fn: Callable[..., T], *args: Any, abandon_on_cancel: boo
 _URL_RE = re.compile(r"(\w+://[^/\s?#]+)[^\s'\"]*")
 
 
-def redact(text: str) -> str:
-    """`text` with every URL cut to scheme and host: RPC and facilitator URLs often carry API keys."""
+def redact(text: str, *urls: str) -> str:
+    """`text` with every URL cut to scheme and host: RPC and facilitator URLs often carry API keys.
+
+    The path and query of each of `urls` are also cut where they stand alone: HTTP libraries quote them without
+    the host (requests: "url: /v2/KEY")."""
+    for url in urls:
+        parts = urlsplit(url)
+        tail = url[len(f"{parts.scheme}://{parts.netloc}") :]
+        if tail.strip("/?#"):
+            text = text.replace(tail, "/…")
     return _URL_RE.sub(r"\1/…", text)

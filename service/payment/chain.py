@@ -69,19 +69,23 @@ class TokenChain:
         self._w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
         self._token = self._w3.eth.contract(address=Web3.to_checksum_address(asset), abi=TOKEN_READ_ABI)
 
+    def _unavailable(self, exc: BaseException) -> ChainUnavailableError:
+        """The one error for a failed read; neither the URL's key nor its path reaches the message."""
+        return ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc), self.rpc_url)}")
+
     def chain_id(self) -> int:
         try:
             chain_id: int = self._w3.eth.chain_id
             return chain_id
         except RPC_TRANSPORT_ERRORS as exc:
-            raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
+            raise self._unavailable(exc) from exc
 
     def client_version(self) -> str:
         """The node's web3_clientVersion ("anvil/v1.7.1", "Geth/..."); "" when it does not say."""
         try:
             version = self._w3.client_version
         except RPC_TRANSPORT_ERRORS as exc:
-            raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
+            raise self._unavailable(exc) from exc
         except ValueError:  # an RPC error answer: the method is not offered
             return ""
         return str(version)
@@ -90,7 +94,7 @@ class TokenChain:
         try:
             return len(self._w3.eth.get_code(Web3.to_checksum_address(address))) > 0
         except RPC_TRANSPORT_ERRORS as exc:
-            raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
+            raise self._unavailable(exc) from exc
 
     def payer_funds(self, payer: str) -> PayerFunds:
         """The payer's token balance and whether it is a contract: one batched round trip, on every payment
@@ -102,7 +106,7 @@ class TokenChain:
                 batch.add(self._w3.eth.get_code(address))
                 results: list[Any] = list(batch.execute())
         except RPC_TRANSPORT_ERRORS as exc:
-            raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
+            raise self._unavailable(exc) from exc
         balance, code = results
         return PayerFunds(balance_atomic=int(balance), is_contract=len(code) > 0)
 
@@ -113,7 +117,7 @@ class TokenChain:
             ).call()
             return used
         except RPC_TRANSPORT_ERRORS as exc:
-            raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
+            raise self._unavailable(exc) from exc
 
     def find_authorization_tx(self, payer: str, nonce: str) -> str | None:
         """Hash of the transaction that used (payer, nonce), from its AuthorizationUsed log; None if not found."""
@@ -125,7 +129,7 @@ class TokenChain:
                 to_block=latest,
             )
         except RPC_TRANSPORT_ERRORS as exc:
-            raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
+            raise self._unavailable(exc) from exc
         if not logs:
             return None
         return "0x" + bytes(logs[-1]["transactionHash"]).hex()
@@ -137,6 +141,6 @@ class TokenChain:
         except TransactionNotFound:
             return None
         except RPC_TRANSPORT_ERRORS as exc:
-            raise ChainUnavailableError(f"RPC {redact(self.rpc_url)} unreachable: {redact(str(exc))}") from exc
+            raise self._unavailable(exc) from exc
         status: int = receipt["status"]
         return status

@@ -9,8 +9,10 @@ Legend:
 
 One layer (Gulati et al. 2020, torchaudio's ConformerLayer with the convolution after attention):
 x += 0.5 FF(x); x += MHSA(x); x += Conv(x); x += 0.5 FF(x); x = LayerNorm(x). Padded positions are zeroed
-before every convolution so they never leak into valid ones, and attention masks padded keys (a row with no
-valid key gives zeros, not NaN).
+before every convolution so their content never leaks into valid ones, and attention masks padded keys (a row
+with no valid key gives zeros, not NaN). With `conv_norm="group"` the GroupNorm's statistics still count the
+padded (zeroed) frames, so an item's output depends a little on how much padding its batch gave it; the shipped
+ASR and SV checkpoints were trained that way, so a masked norm would be a retraining change, not a fix here.
 """
 
 from __future__ import annotations

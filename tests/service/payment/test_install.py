@@ -32,7 +32,7 @@ async def test_payments_off_serves_free_and_says_so(
     with caplog.at_level("WARNING", logger="smalltts.payment"):
         app = create_app(settings)
     assert "PAYMENTS ARE OFF" in caplog.text
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, startup_timeout=120) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             reply = await client.post("/synthesize", params={"duration": "1"}, **form("Free.", audio=reference_wav))

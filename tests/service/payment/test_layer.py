@@ -197,7 +197,7 @@ async def test_startup_refuses_a_rpc_on_the_wrong_chain(
     )
     app = create_app(settings)
     with pytest.raises(PaymentConfigError, match="chain id 84532, but network base is chain id 8453"):
-        async with LifespanManager(app):
+        async with LifespanManager(app, startup_timeout=120):
             pass
 
 
