@@ -88,9 +88,8 @@ def serve(settings: Settings, synthesizers: list[Synthesizer] | None = None) -> 
 def require_free_port(host: str, port: int) -> None:
     """Raises CliError when something already listens on host:port.
 
-    Checked first, so that a second `make run` says so in one line instead of loading the model, starting a
-    second anvil and replacing the first run's `.smalltts/devchain.json`. (A port taken between this check and
-    uvicorn's bind still fails there, later and louder.)
+    Checked first, so that a second `make run` says so in one line before loading the model or starting a
+    second anvil. (A port taken between this check and uvicorn's bind still fails there, later and louder.)
     """
     if port == 0:  # the system picks a free one
         return

@@ -3,6 +3,8 @@
     with start_devchain(Path(".smalltts")) as chain:
         print(chain.facts.payer_key)   # .smalltts/devchain.json holds the same facts for scripts
 
+`smalltts run` keeps one state folder per service port (run_state_dir: .smalltts/runs/<port>/).
+
 Accounts are anvil's well-known first three (their keys are printed by every anvil and public): 0 deploys
 the token and sends settlement transactions (it holds the ETH for gas), 1 is the dev payer, 2 receives the
 payments. Never use them anywhere but on a local chain.
