@@ -10,22 +10,14 @@ import pytest
 from fastapi import FastAPI
 
 from service.errors import install_error_handlers
-from service.payment.duration import DurationResolver
 from service.payment.networks import PaymentTerms
 from service.payment.paid_routes import PAID_ROUTES
-from service.payment.pricing import DurationBounds, Pricing
+from service.payment.pricing import Pricing
 from service.payment.routes import PaymentInfo, build_payment_router
+from tests.service.payment.test_duration import RESOLVER  # 10 characters a second, 0.5-30 s
 from tests.service.payment.test_header import TERMS
 
 pytestmark = pytest.mark.anyio
-
-RESOLVER = DurationResolver(
-    bounds=DurationBounds(0.5, 30.0),
-    estimate_duration_s=lambda text: len(text) / 10,  # 10 characters a second
-    max_body_bytes={route.path: 100_000 for route in PAID_ROUTES},
-    max_text_chars=100,
-    max_steps=32,
-)
 
 
 def _client(terms: PaymentTerms | None, public_url: str | None = None) -> httpx.AsyncClient:
