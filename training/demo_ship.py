@@ -9,8 +9,9 @@ Run by `make demo-export` after `smalltts export` has written the model folder. 
 enough to commit, and each file replaces the one before (no snapshots pile up):
 
     MODEL/reference.wav            the default voice of `smalltts say` (a held-out voice, never trained on)
-    STATE/asr.pt                   the evaluation ASR (runs/asr_eval: its own seed and clips, never a training loss),
-                                   used by `smalltts eval --pairs` and the shipped-model check in `make test`
+    STATE/asr.pt                   the evaluation ASR, fp16 weights (runs/asr_eval: its own seed and clips, never a
+                                   training loss), used by `smalltts eval --pairs` and the shipped-model check in
+                                   `make test`
     STATE/teacher_ema.fp16.pt      the teacher's EMA weights in fp16 (+ .json sidecar): what a fresh machine needs to
                                    distil again (`make demo-restore`); 13 MB instead of the 104 MB training state
     STATE/samples/demo_*.wav       per held-out voice: the reference, the espeak-ng original, the generated clip
@@ -72,13 +73,26 @@ def write_samples(corpus_dir: Path, model_dir: Path, out_dir: Path, num_voices: 
     return written
 
 
+def half_floats(weights: dict[str, Any]) -> dict[str, Any]:
+    """Floating tensors in fp16 (half the bytes in git); load_state_dict casts them back into fp32 modules."""
+    return {name: value.half() if value.is_floating_point() else value for name, value in weights.items()}
+
+
+def save_asr_state(asr: Path, out: Path) -> Path:
+    """The evaluation ASR with fp16 weights: on the 50 everyday sentences it decodes exactly what fp32 decodes."""
+    import torch
+
+    payload = torch.load(asr, map_location="cpu", weights_only=False)
+    torch.save({**payload, "model": half_floats(payload["model"])}, out)
+    return out
+
+
 def save_teacher_state(teacher: Path, out: Path) -> Path:
     """The teacher's weights in fp16 with their sidecar (for `make demo-restore`)."""
     import torch
 
     payload = torch.load(teacher, map_location="cpu", weights_only=True)
-    compact = {name: value.half() if value.is_floating_point() else value for name, value in payload["model"].items()}
-    torch.save({"model": compact}, out)
+    torch.save({"model": half_floats(payload["model"])}, out)
     shutil.copyfile(teacher.with_suffix(".json"), out.with_suffix(".json"))
     return out
 
@@ -101,7 +115,7 @@ def ship(corpus_dir: Path, runs_dir: Path, model_dir: Path, state_dir: Path, num
 
     first_voice = next(iter(_clips_by_voice(corpus_dir).values()))
     shutil.copyfile(corpus_dir / first_voice[0]["audio"], model_dir / REFERENCE_NAME)
-    shutil.copyfile(resolve_checkpoint_dir(runs_dir / "asr_eval") / ASR_NAME, state_dir / ASR_NAME)
+    save_asr_state(resolve_checkpoint_dir(runs_dir / "asr_eval") / ASR_NAME, state_dir / ASR_NAME)
     save_teacher_state(runs_dir / "teacher_ema.pt", state_dir / TEACHER_STATE_NAME)
     write_samples(corpus_dir, model_dir, state_dir / "samples", num_samples, seed)
     for run in RUNS:
