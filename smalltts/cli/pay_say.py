@@ -121,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _order(args: argparse.Namespace) -> SpeechOrder:
     audio_format = format_from_path(args.out)  # a suffix we cannot write fails before anything is paid
+    if args.max_atomic < 0:
+        raise CliError(f"--max-atomic must be >= 0 token units, got {args.max_atomic}")
     duration_s = None
     if args.duration is not None:
         try:

@@ -109,6 +109,8 @@ def test_pay_say_without_a_key_or_dev_chain_is_one_clear_error(
     assert "dev-chain facts not found" in capsys.readouterr().err
     assert main(["pay-say", "Hi.", "--out", str(tmp_path / "x.mp4")]) == 2
     assert "must end in .wav, .flac or .ogg" in capsys.readouterr().err
+    assert main(["pay-say", "Hi.", "--max-atomic", "-5", "--url", url]) == 2
+    assert "--max-atomic must be >= 0" in capsys.readouterr().err
 
 
 def test_a_run_removes_only_its_own_facts(tmp_path: Path) -> None:
